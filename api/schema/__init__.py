@@ -1,0 +1,1 @@
+"""GraphQL schemas: the static Strawberry part and the per-app generated part."""

@@ -1,0 +1,195 @@
+"""Tables of the SQLite store and the migrations that create them.
+
+Each migration is a list of statements applied in one transaction, and the
+``schema_version`` table records the migrations applied. JSON is stored as
+TEXT and times as ISO 8601 text in UTC, which sorts in time order.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+import aiosqlite
+
+from blocks.errors import StorageError
+
+logger = logging.getLogger(__name__)
+
+_SCHEMA_VERSION_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)
+"""
+
+_INITIAL = [
+    """
+    CREATE TABLE workspaces (
+        id TEXT PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        user_id TEXT NOT NULL,
+        role TEXT NOT NULL CHECK (role IN ('admin', 'member')),
+        label TEXT NOT NULL,
+        token_hash TEXT NOT NULL UNIQUE,
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    )
+    """,
+    "CREATE INDEX api_tokens_workspace ON api_tokens (workspace_id, id)",
+    """
+    CREATE TABLE apps (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        description TEXT NOT NULL,
+        current_version INTEGER NOT NULL,
+        shared_with_members INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (workspace_id, slug)
+    )
+    """,
+    """
+    CREATE TABLE app_versions (
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        number INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        author TEXT NOT NULL,
+        note TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (app_id, number)
+    )
+    """,
+    """
+    CREATE TRIGGER app_versions_immutable BEFORE UPDATE ON app_versions
+    BEGIN
+        SELECT RAISE(ABORT, 'app versions are immutable; save a new version');
+    END
+    """,
+    """
+    CREATE TABLE records (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        version INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_by TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        idempotency_key TEXT,
+        deleted_at TEXT,
+        deleted_by TEXT,
+        FOREIGN KEY (app_id, version) REFERENCES app_versions (app_id, number)
+    )
+    """,
+    # NULL keys never collide in a SQLite unique index, so records without
+    # an idempotency key are not constrained.
+    """
+    CREATE UNIQUE INDEX records_idempotency
+    ON records (app_id, created_by, idempotency_key)
+    """,
+    "CREATE INDEX records_app ON records (app_id, id) WHERE deleted_at IS NULL",
+    """
+    CREATE INDEX records_app_creator ON records (app_id, created_by, id)
+    WHERE deleted_at IS NULL
+    """,
+    """
+    CREATE TABLE files (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        filename TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        created_by TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE sequences (
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        block_id TEXT NOT NULL,
+        last_value INTEGER NOT NULL,
+        PRIMARY KEY (app_id, block_id)
+    )
+    """,
+    # AUTOINCREMENT keeps a seq from being reused after the newest rows are
+    # deleted, because clients keep seqs as catch-up positions.
+    """
+    CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        app_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        owner TEXT,
+        created_at TEXT NOT NULL,
+        dispatched_at TEXT
+    )
+    """,
+    "CREATE INDEX outbox_workspace ON outbox (workspace_id, seq)",
+    "CREATE INDEX outbox_undispatched ON outbox (seq) WHERE dispatched_at IS NULL",
+]
+
+MIGRATIONS: list[list[str]] = [_INITIAL]
+"""Migration ``n`` (from 1) brings the schema from version ``n - 1`` to ``n``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Apply the migrations the database lacks and return its schema version.
+
+    Each migration runs in its own ``BEGIN IMMEDIATE`` transaction, which
+    also keeps two processes opening the same file from applying it twice.
+
+    Raises:
+        StorageError: the database has a newer schema than this code knows.
+    """
+    await db.execute(_SCHEMA_VERSION_TABLE)
+    while True:
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            current = await _current_version(db)
+            if current > SCHEMA_VERSION:
+                raise StorageError(
+                    f"The database schema is version {current}, but this appgraph "
+                    f"supports versions up to {SCHEMA_VERSION}; upgrade appgraph "
+                    f"or open a different database file."
+                )
+            if current == SCHEMA_VERSION:
+                await db.execute("COMMIT")
+                return current
+            for statement in MIGRATIONS[current]:
+                await db.execute(statement)
+            await db.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                (current + 1, datetime.now(UTC).isoformat()),
+            )
+            await db.execute("COMMIT")
+            logger.info("Migrated the SQLite store schema to version %d", current + 1)
+        except BaseException:
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
+            raise
+
+
+async def _current_version(db: aiosqlite.Connection) -> int:
+    async with db.execute("SELECT max(version) FROM schema_version") as cursor:
+        row = await cursor.fetchone()
+    if row is None or row[0] is None:
+        return 0
+    return int(row[0])

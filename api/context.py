@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -52,3 +52,13 @@ class SchemaProvider(Protocol):
 
     def schema_for(self, caller: Caller) -> GraphQLSchema:
         """Return the schema of the caller's workspace, built ahead of time."""
+
+
+Authenticator = Callable[[str | None], Awaitable[Caller | None]]
+"""Resolves a bearer token, or None if the request has none, to its caller.
+
+Returns None when the token is missing, unknown, expired or revoked.
+"""
+
+ContextFactory = Callable[[Caller, Mapping[str, Any]], Awaitable[RequestContext]]
+"""Builds the context of one operation from its caller and uploaded files."""

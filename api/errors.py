@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import ExecutionResult, GraphQLError
 
 from blocks.errors import (
     AppgraphError,
@@ -91,6 +91,27 @@ def format_error(error: GraphQLError) -> dict[str, Any]:
 def format_errors(errors: Iterable[GraphQLError]) -> list[dict[str, Any]]:
     """Return the JSON form of each error, in order."""
     return [format_error(error) for error in errors]
+
+
+def format_result(result: ExecutionResult) -> dict[str, Any]:
+    """Return the JSON form of an execution result that has a ``data`` entry."""
+    body: dict[str, Any] = {"data": result.data}
+    if result.errors:
+        body["errors"] = format_errors(result.errors)
+    return body
+
+
+def is_request_error(result: ExecutionResult) -> bool:
+    """Return whether execution stopped before it started, as with invalid variables.
+
+    graphql-core returns such errors with ``data`` None, like a field error
+    that nulls the whole response. Only field errors have a path.
+    """
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
 
 
 def log_unexpected(

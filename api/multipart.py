@@ -26,7 +26,7 @@ from api.errors import HTTPRequestError
 from api.limits import Limits
 
 PREFLIGHT_HEADERS = ("GraphQL-Preflight", "Apollo-Require-Preflight")
-"""Headers of which one, with any non-empty value, must come with a multipart request."""
+"""Headers of which a multipart request must carry one, with any non-empty value."""
 
 BATCH_MESSAGE = "Batched requests are not supported; send one operation per request."
 

@@ -338,12 +338,6 @@ class Services:
         """Validate ``data`` (keyed by block id) and store a new record."""
         if not self.can_see_app(caller, app):
             raise NotFoundError(f"No app {app.slug!r} in this workspace.")
-        if idempotency_key is not None:
-            existing = await self.store.find_by_idempotency_key(
-                app.id, caller.user_id, idempotency_key
-            )
-            if existing is not None:
-                return existing, False
         number, definition = await self._definition_for_submission(app, version)
         normalized = await normalize_submission(
             definition, self.registry, data, self.value_context(caller, app)

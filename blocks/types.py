@@ -7,6 +7,7 @@ scalars and filter inputs exist once per schema. The filter inputs compile to
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -117,6 +118,15 @@ BigIntScalar = GraphQLScalarType(
 )
 
 
+def serialize_iso(value: Any) -> str:
+    """Serialize a date, time or datetime (or an ISO string) as ISO 8601."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, _dt.date | _dt.time):
+        return value.isoformat()
+    raise TypeError(f"Expected an ISO 8601 value, got {value!r}")
+
+
 def _string_scalar(name: str, description: str) -> GraphQLScalarType:
     def parse_value(value: Any) -> str:
         if not isinstance(value, str):
@@ -131,7 +141,7 @@ def _string_scalar(name: str, description: str) -> GraphQLScalarType:
     return GraphQLScalarType(
         name,
         description=description,
-        serialize=str,
+        serialize=serialize_iso,
         parse_value=parse_value,
         parse_literal=parse_literal,
     )
@@ -202,11 +212,30 @@ class TypeLibrary:
 
     # Scalars --------------------------------------------------------------
 
-    decimal = DecimalScalar
-    bigint = BigIntScalar
-    date = DateScalar
-    time = TimeScalar
-    datetime = DateTimeScalar
+    @property
+    def decimal(self) -> GraphQLScalarType:
+        """Return the exact ``Decimal`` scalar."""
+        return self._types["Decimal"]  # type: ignore[return-value]
+
+    @property
+    def bigint(self) -> GraphQLScalarType:
+        """Return the ``BigInt`` scalar."""
+        return self._types["BigInt"]  # type: ignore[return-value]
+
+    @property
+    def date(self) -> GraphQLScalarType:
+        """Return the ISO 8601 ``Date`` scalar."""
+        return self._types["Date"]  # type: ignore[return-value]
+
+    @property
+    def time(self) -> GraphQLScalarType:
+        """Return the ISO 8601 ``Time`` scalar."""
+        return self._types["Time"]  # type: ignore[return-value]
+
+    @property
+    def datetime(self) -> GraphQLScalarType:
+        """Return the ISO 8601 ``DateTime`` scalar."""
+        return self._types["DateTime"]  # type: ignore[return-value]
 
     @property
     def json(self) -> GraphQLScalarType:
@@ -229,11 +258,11 @@ class TypeLibrary:
         """Return the filter input for values compared as ``operand``."""
         value_type = {
             Operand.TEXT: GraphQLString,
-            Operand.NUMBER: DecimalScalar,
+            Operand.NUMBER: self.decimal,
             Operand.BOOLEAN: GraphQLBoolean,
-            Operand.DATE: DateScalar,
-            Operand.TIME: TimeScalar,
-            Operand.DATETIME: DateTimeScalar,
+            Operand.DATE: self.date,
+            Operand.TIME: self.time,
+            Operand.DATETIME: self.datetime,
         }[operand]
         name = {
             Operand.TEXT: "StringFilter",

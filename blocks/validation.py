@@ -484,11 +484,11 @@ def _parsed(source: _Source) -> Expression | Problem:
     try:
         return parse_cached(source.text)
     except ExpressionError as error:
-        where = "" if error.position is None else f" at character {error.position + 1}"
+        # The parser's messages state the 0-based position themselves.
         return Problem(
             source.path,
             ErrorCode.INVALID_EXPRESSION,
-            f"Invalid expression in {source.key}{where}: {error.message}",
+            f"Invalid expression in {source.key}: {error.message}",
         )
 
 

@@ -533,4 +533,6 @@ def decode_cursor(cursor: str, order: Sequence[OrderBy]) -> CursorPosition:
 def _is_cursor_value(value: object) -> bool:
     if isinstance(value, float):
         return math.isfinite(value)
-    return value is None or (isinstance(value, int | str) and not isinstance(value, bool))
+    return value is None or (
+        isinstance(value, int | str) and not isinstance(value, bool)
+    )

@@ -211,8 +211,8 @@ class SchemaManager:
             query=_with_fields(static.query_type, query_fields),  # type: ignore[arg-type]
             mutation=_with_fields(static.mutation_type, mutation_fields),  # type: ignore[arg-type]
             subscription=_with_fields(static.subscription_type, subscription_fields),  # type: ignore[arg-type]
-            types=[t for t in extra if t.name not in ("Query", "Mutation", "Subscription")]
-            + self.library.all_types(),
+            types=[t for t in extra if t.name not in _ROOT_NAMES]
+            + [t for t in self.library.all_types() if t.name not in static.type_map],
             directives=static.directives,
         )
         # Every app's types were validated alone and type names are unique by
@@ -230,6 +230,9 @@ class SchemaManager:
         for key in list(self._cache):
             if key[0] in current_apps and (key[0], key[1]) not in live:
                 del self._cache[key]
+
+
+_ROOT_NAMES = ("Query", "Mutation", "Subscription")
 
 
 def _with_fields(

@@ -8,7 +8,7 @@ Generated per-app types are added beside these by :mod:`api.schema.manager`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
+from typing import NewType
 from enum import Enum
 from typing import Annotated, Any
 
@@ -19,6 +19,15 @@ from strawberry.types import Info
 
 from api.context import RequestContext
 from blocks.errors import ErrorCode
+from blocks.types import DateTimeScalar, serialize_iso
+
+DateTime = strawberry.scalar(
+    NewType("DateTime", object),
+    name="DateTime",
+    description=DateTimeScalar.description,
+    serialize=serialize_iso,
+    parse_value=DateTimeScalar.parse_value,
+)
 
 UserErrorCode = strawberry.enum(
     ErrorCode, name="UserErrorCode", description="Why an input was rejected."
@@ -95,7 +104,7 @@ class Workspace:
     id: strawberry.ID = strawberry.field(description="Workspace id.")
     slug: str = strawberry.field(description="URL-safe unique name.")
     name: str = strawberry.field(description="Display name.")
-    created_at: datetime = strawberry.field(description="Creation time.")
+    created_at: DateTime = strawberry.field(description="Creation time.")
 
 
 @strawberry.type(description="One immutable version of an app's definition.")
@@ -106,7 +115,7 @@ class AppVersion:
     number: int = strawberry.field(description="Version number, from 1.")
     definition: JSON = strawberry.field(description="The definition: blocks.")
     author: str = strawberry.field(description="User who saved it.")
-    created_at: datetime = strawberry.field(description="Save time.")
+    created_at: DateTime = strawberry.field(description="Save time.")
     note: str = strawberry.field(description="Author's note on the change.")
 
 
@@ -153,8 +162,8 @@ class App:
     field_name: str = strawberry.field(
         description="Prefix of its generated root fields, such as `plotCreate`."
     )
-    created_at: datetime = strawberry.field(description="Creation time.")
-    updated_at: datetime = strawberry.field(description="Time of the last change.")
+    created_at: DateTime = strawberry.field(description="Creation time.")
+    updated_at: DateTime = strawberry.field(description="Time of the last change.")
 
     @strawberry.field(description="The current definition.")
     async def definition(self, info: Info[RequestContext, None]) -> JSON:
@@ -204,9 +213,9 @@ class GenericRecord:
     revision: int = strawberry.field(description="Change counter, from 1.")
     data: JSON = strawberry.field(description="Values keyed by block id.")
     created_by: str = strawberry.field(description="User who created it.")
-    created_at: datetime = strawberry.field(description="Creation time.")
+    created_at: DateTime = strawberry.field(description="Creation time.")
     updated_by: str = strawberry.field(description="User who last changed it.")
-    updated_at: datetime = strawberry.field(description="Time of the last change.")
+    updated_at: DateTime = strawberry.field(description="Time of the last change.")
 
 
 @strawberry.type(description="A page of generic records.")

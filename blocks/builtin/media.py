@@ -69,7 +69,7 @@ class FileBlockType(BlockType):
     value_type = "File"
     index_kind = IndexKind.NONE
     operand = None
-    xlsform_types = ("file",)
+    xlsform_types: ClassVar[tuple[str, ...]] = ("file",)
     default_accept: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str | None] = None
     """Media type family that ``accept`` patterns must stay in, or None."""

@@ -125,7 +125,7 @@ class NumberBlockType(BlockType):
 
     def is_integer(self, block: Block) -> bool:
         """Return whether ``block`` holds integers rather than decimals."""
-        return block.config.get("kind", DECIMAL) == INTEGER
+        return bool(block.config.get("kind", DECIMAL) == INTEGER)
 
     def output_type(self, block: Block, types: TypeLibrary) -> GraphQLOutputType:
         """Return BigInt for the integer kind and Decimal for the decimal kind."""

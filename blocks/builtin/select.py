@@ -88,8 +88,8 @@ class SelectOneBlockType(BlockType):
     description = "One option chosen from a list."
     value_type = "String"
     index_kind = IndexKind.KEYWORD
-    operand = Operand.TEXT
-    xlsform_types = ("select_one",)
+    operand: ClassVar[Operand | None] = Operand.TEXT
+    xlsform_types: ClassVar[tuple[str, ...]] = ("select_one",)
 
     config_schema: ClassVar[Mapping[str, Any]] = object_schema(
         _SELECT_PROPERTIES, required=("options",)

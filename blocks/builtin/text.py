@@ -81,7 +81,7 @@ class TextBlockType(BlockType):
     value_type = "String"
     index_kind = IndexKind.TEXT
     operand = Operand.TEXT
-    xlsform_types = ("text",)
+    xlsform_types: ClassVar[tuple[str, ...]] = ("text",)
     default_max_length: ClassVar[int] = 10_000
 
     config_schema: ClassVar[Mapping[str, Any]] = object_schema(

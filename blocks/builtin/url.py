@@ -35,7 +35,7 @@ class UrlBlockType(BlockType):
                 "minItems": 1,
                 "uniqueItems": True,
                 "description": (
-                    "Allowed URL schemes in lowercase; default [\"https\", \"http\"]."
+                    'Allowed URL schemes in lowercase; default ["https", "http"].'
                 ),
             },
         }

@@ -6,6 +6,7 @@ immutable syntax tree and evaluated by a tree walker, without Python's
 by :class:`Limits`. The language is documented in docs/expressions.md.
 
 Example:
+    >>> from decimal import Decimal
     >>> evaluate("round(price * 3, 2)", {"price": Decimal("1.005")})
     Decimal('3.02')
 """
@@ -61,7 +62,7 @@ class Expression:
 
         Ids inside function arguments count. The self value ``.`` and the row
         number ``index()`` are not block ids and are not included. For
-        ``trees.dbh`` only ``trees`` is included; see :meth:`reference_paths`.
+        ``trees.dbh`` only ``trees`` is included. See :meth:`reference_paths`.
         """
         return frozenset(
             node.name for node in walk(self.root) if isinstance(node, Reference)
@@ -75,8 +76,8 @@ class Expression:
         adds no path for ``.x``.
         """
         paths: set[tuple[str, ...]] = set()
-        # Each entry says whether the node is the target of a field access,
-        # because then it is part of a longer path that its parent adds.
+        # Each stack entry records whether the node is the target of a field
+        # access, because then it is part of a longer path that its parent adds.
         stack: list[tuple[Node, bool]] = [(self.root, False)]
         while stack:
             node, inside_member = stack.pop()

@@ -93,7 +93,7 @@ class Logical:
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    """Call of a registered function; the parser has checked the name and arity."""
+    """Call of a registered function. The parser has checked the name and arity."""
 
     name: str
     arguments: tuple[Node, ...]

@@ -79,7 +79,7 @@ def _as_date(value: object, name: str) -> date:
 
 
 def to_date(context: CallContext, value: object) -> object:
-    """Convert an ISO string or a datetime to a date; null and '' give null.
+    """Convert an ISO string or a datetime to a date. Null and '' give null.
 
     A datetime keeps the date of its own UTC offset.
     """
@@ -89,7 +89,7 @@ def to_date(context: CallContext, value: object) -> object:
 
 
 def to_datetime(context: CallContext, value: object) -> object:
-    """Convert an ISO string or a date to a datetime; null and '' give null.
+    """Convert an ISO string or a date to a datetime. Null and '' give null.
 
     A date becomes midnight UTC of that day.
     """
@@ -102,22 +102,22 @@ def to_datetime(context: CallContext, value: object) -> object:
 
 
 def year(context: CallContext, value: object) -> object:
-    """Return the year of a date or datetime; null stays null."""
+    """Return the year of a date or datetime. Null stays null."""
     return None if value is None else _as_date(value, "year").year
 
 
 def month(context: CallContext, value: object) -> object:
-    """Return the month (1 to 12) of a date or datetime; null stays null."""
+    """Return the month (1 to 12) of a date or datetime. Null stays null."""
     return None if value is None else _as_date(value, "month").month
 
 
 def day(context: CallContext, value: object) -> object:
-    """Return the day of the month of a date or datetime; null stays null."""
+    """Return the day of the month of a date or datetime. Null stays null."""
     return None if value is None else _as_date(value, "day").day
 
 
 def days_between(context: CallContext, start: object, end: object) -> object:
-    """Return the whole days from ``start`` to ``end``; negative if end is earlier.
+    """Return the whole days from ``start`` to ``end``, negative if end is earlier.
 
     Datetimes count by their dates, so the time of day is ignored. Null in
     either argument gives null.
@@ -128,7 +128,7 @@ def days_between(context: CallContext, start: object, end: object) -> object:
 
 
 def add_days(context: CallContext, value: object, days: object) -> object:
-    """Add a whole number of days to a date or datetime; null stays null."""
+    """Add a whole number of days to a date or datetime. Null stays null."""
     if value is None or days is None:
         return None
     parsed = _as_date_or_datetime(value, "add_days")
@@ -174,9 +174,9 @@ def format_date(context: CallContext, value: object, pattern: object) -> object:
             continue
         code = template[index + 1 : index + 2]
         if code not in _FORMAT_CODES:
-            shown = f"'%{code}'" if code else "a lone '%' at the end"
+            code_text = f"'%{code}'" if code else "a lone '%' at the end"
             raise ExpressionEvaluationError(
-                f"format_date() does not support {shown}; use %Y %m %d %H %M %S, "
+                f"format_date() does not support {code_text}. Use %Y %m %d %H %M %S, "
                 "or %% for a percent sign."
             )
         parts.append(fields[code])

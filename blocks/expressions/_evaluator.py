@@ -216,7 +216,7 @@ class Evaluator:
                 )
             if index < 0:
                 raise ExpressionEvaluationError(
-                    f"A list index must be 0 or more, got {index}; indexes start at 0."
+                    f"A list index must be 0 or more, got {index}. Indexes start at 0."
                 )
             return normalize(target[index]) if index < len(target) else None
         if isinstance(target, Mapping):

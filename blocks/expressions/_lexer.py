@@ -31,7 +31,7 @@ _CHARACTER_HINTS = {
     "!": "Use 'not' for negation and '!=' for inequality.",
     "&": "Use 'and' to combine conditions.",
     "|": "Use 'or' to combine conditions.",
-    "$": "Write odd block ids as ${block-id}.",
+    "$": "Write block ids that contain other characters as ${block-id}.",
 }
 
 

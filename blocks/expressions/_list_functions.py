@@ -21,7 +21,7 @@ from .errors import ExpressionEvaluationError
 
 
 def length(context: CallContext, value: object) -> object:
-    """Return the number of characters of a string or items of a list; null gives 0."""
+    """Return the number of characters of a string or items of a list. Null gives 0."""
     if value is None:
         return 0
     if isinstance(value, str | list | tuple):
@@ -33,14 +33,14 @@ def length(context: CallContext, value: object) -> object:
 
 
 def count(context: CallContext, value: object) -> object:
-    """Return the number of items of a list, such as repeat rows; null gives 0."""
+    """Return the number of items of a list, such as repeat rows. Null gives 0."""
     if value is None:
         return 0
     return len(require_list(value, "count()"))
 
 
 def sum_numbers(context: CallContext, value: object) -> object:
-    """Add up the numbers of a list, skipping nulls; null and [] give 0."""
+    """Add up the numbers of a list, skipping nulls. Null and [] give 0."""
     if value is None:
         return 0
     items = require_list(value, "sum()")
@@ -85,7 +85,7 @@ def _extreme(
 def minimum(context: CallContext, *values: object) -> object:
     """Return the smallest argument, or the smallest item of one list argument.
 
-    Nulls are skipped; if nothing else is left the result is null.
+    Nulls are skipped. If nothing else is left the result is null.
     """
     return _extreme(context, "min", values, -1)
 
@@ -93,7 +93,7 @@ def minimum(context: CallContext, *values: object) -> object:
 def maximum(context: CallContext, *values: object) -> object:
     """Return the largest argument, or the largest item of one list argument.
 
-    Nulls are skipped; if nothing else is left the result is null.
+    Nulls are skipped. If nothing else is left the result is null.
     """
     return _extreme(context, "max", values, 1)
 
@@ -121,7 +121,7 @@ def selected(context: CallContext, value: object, option: object) -> object:
 
 
 def count_selected(context: CallContext, value: object) -> object:
-    """Return the number of options of a multiple choice value; null gives 0."""
+    """Return the number of options of a multiple choice value. Null gives 0."""
     if value is None:
         return 0
     return len(_selected_options(context, "count_selected", value))

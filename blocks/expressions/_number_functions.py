@@ -50,7 +50,7 @@ def _run_decimal(where: str, operation: Callable[[], Decimal]) -> Decimal:
 def round_number(context: CallContext, value: object, places: object = 0) -> object:
     """Round half away from zero to ``places`` digits after the point.
 
-    With ``places`` 0 or less the result is an int; otherwise it is a Decimal
+    With ``places`` 0 or less the result is an int. Otherwise it is a Decimal
     with exactly ``places`` digits after the point. Null stays null.
     """
     if value is None:
@@ -66,11 +66,21 @@ def round_number(context: CallContext, value: object, places: object = 0) -> obj
         step = 10**-digits
         rounded = (abs(number) + step // 2) // step * step
         return rounded if number >= 0 else -rounded
+    exact = to_decimal(number)
+    # quantize() fails when the result has more digits than the context's
+    # precision, so the precision is raised to fit round(1.5, 100) exactly.
+    result_digits = max(exact.adjusted(), 0) + 1 + max(digits, 0)
+    if result_digits > MAX_INTEGER_DIGITS:
+        raise ExpressionEvaluationError(
+            f"round() result would have more than {MAX_INTEGER_DIGITS} digits."
+        )
+    rounding_context = DECIMAL_CONTEXT.copy()
+    rounding_context.prec = max(rounding_context.prec, result_digits)
     quantum = Decimal(1).scaleb(-digits)
     result = _run_decimal(
         "round()",
-        lambda: to_decimal(number).quantize(
-            quantum, rounding=ROUND_HALF_UP, context=DECIMAL_CONTEXT
+        lambda: exact.quantize(
+            quantum, rounding=ROUND_HALF_UP, context=rounding_context
         ),
     )
     if digits <= 0:
@@ -88,17 +98,17 @@ def _to_integral(value: object, name: str, rounding: str) -> object:
 
 
 def floor_number(context: CallContext, value: object) -> object:
-    """Round down to an int; null stays null."""
+    """Round down to an int. Null stays null."""
     return _to_integral(value, "floor", ROUND_FLOOR)
 
 
 def ceil_number(context: CallContext, value: object) -> object:
-    """Round up to an int; null stays null."""
+    """Round up to an int. Null stays null."""
     return _to_integral(value, "ceil", ROUND_CEILING)
 
 
 def absolute(context: CallContext, value: object) -> object:
-    """Return the absolute value; null stays null."""
+    """Return the absolute value. Null stays null."""
     if value is None:
         return None
     number = require_number(value, "abs()")
@@ -113,7 +123,7 @@ def _parse_numeric_string(text: str) -> Number | None:
 
 
 def to_int(context: CallContext, value: object) -> object:
-    """Truncate a number or numeric string toward zero; null stays null."""
+    """Truncate a number or numeric string toward zero. Null stays null."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -131,7 +141,7 @@ def to_int(context: CallContext, value: object) -> object:
 
 
 def to_number(context: CallContext, value: object) -> object:
-    """Convert a numeric string to int or Decimal; invalid strings give null."""
+    """Convert a numeric string to int or Decimal. Invalid strings give null."""
     if value is None or is_number(value):
         return value
     if isinstance(value, str):
@@ -143,9 +153,9 @@ def to_number(context: CallContext, value: object) -> object:
 
 
 def power(context: CallContext, base: object, exponent: object) -> object:
-    """Raise ``base`` to a whole ``exponent`` between -64 and 64; null gives null.
+    """Raise ``base`` to a whole ``exponent`` between -64 and 64. Null gives null.
 
-    An int base with a non-negative exponent gives an exact int; other cases
+    An int base with a non-negative exponent gives an exact int. Other cases
     give a Decimal rounded to 34 significant digits.
     """
     if base is None or exponent is None:
@@ -162,7 +172,7 @@ def power(context: CallContext, base: object, exponent: object) -> object:
     if times == 0:
         return 1
     if isinstance(number, int) and times > 0:
-        # bit_length * log10(2) bounds the digit count of the result from above.
+        # Estimate the result's digits from its bits (log10(2) is 0.30103).
         if number.bit_length() * times * 0.30103 > POW_MAX_DIGITS:
             raise ExpressionLimitError(
                 "pow_max_digits",
@@ -178,7 +188,7 @@ def power(context: CallContext, base: object, exponent: object) -> object:
 
 
 def square_root(context: CallContext, value: object) -> object:
-    """Return the square root as a Decimal; null stays null."""
+    """Return the square root as a Decimal. Null stays null."""
     if value is None:
         return None
     number = require_number(value, "sqrt()")
@@ -190,7 +200,7 @@ def square_root(context: CallContext, value: object) -> object:
 
 
 def exponential(context: CallContext, value: object) -> object:
-    """Return e raised to ``value`` as a Decimal; null stays null."""
+    """Return e raised to ``value`` as a Decimal. Null stays null."""
     if value is None:
         return None
     number = require_number(value, "exp()")
@@ -205,19 +215,19 @@ def _logarithm(value: object, name: str, base10: bool) -> object:
         raise ExpressionEvaluationError(
             f"{name}() needs a number greater than 0, got {describe(number)}."
         )
-    decimal = to_decimal(number)
+    exact = to_decimal(number)
     if base10:
-        return _run_decimal(f"{name}()", lambda: DECIMAL_CONTEXT.log10(decimal))
-    return _run_decimal(f"{name}()", lambda: DECIMAL_CONTEXT.ln(decimal))
+        return _run_decimal(f"{name}()", lambda: DECIMAL_CONTEXT.log10(exact))
+    return _run_decimal(f"{name}()", lambda: DECIMAL_CONTEXT.ln(exact))
 
 
 def natural_log(context: CallContext, value: object) -> object:
-    """Return the natural logarithm as a Decimal; null stays null."""
+    """Return the natural logarithm as a Decimal. Null stays null."""
     return _logarithm(value, "log", base10=False)
 
 
 def log10(context: CallContext, value: object) -> object:
-    """Return the base-10 logarithm as a Decimal; null stays null."""
+    """Return the base-10 logarithm as a Decimal. Null stays null."""
     return _logarithm(value, "log10", base10=True)
 
 

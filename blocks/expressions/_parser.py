@@ -43,7 +43,6 @@ _MEMBERSHIP = 50
 _ADDITIVE = 60
 _MULTIPLICATIVE = 70
 _NEGATION_OPERAND = 80
-_POSTFIX = 90
 
 _INFIX_POWERS = {
     "or": _OR,
@@ -126,8 +125,9 @@ class _Parser:
             raise ExpressionLimitError(
                 "max_nodes",
                 self._limits.max_nodes,
-                f"Expression has more than {self._limits.max_nodes} parts (max_nodes) "
-                f"at position {node.position}. Split it into calculation blocks.",
+                f"Expression has more than {self._limits.max_nodes} syntax tree nodes "
+                f"(max_nodes) at position {node.position}. Split it into calculation "
+                "blocks.",
                 node.position,
             )
         return node
@@ -288,13 +288,13 @@ def _unexpected(expected: str, token: Token) -> ExpressionSyntaxError:
 
 def _chained_error(operator: str, token: Token) -> ExpressionSyntaxError:
     if operator in ("in", "not in"):
-        what = "Membership tests"
+        subject = "Membership tests"
         example = "'a' in x and x in y"
     else:
-        what = "Comparisons"
+        subject = "Comparisons"
         example = "a < b and b < c"
     return ExpressionSyntaxError(
-        f"{what} cannot be chained: {quote(operator)} at position {token.position} "
+        f"{subject} cannot be chained: {quote(operator)} at position {token.position} "
         f"follows another one. Combine them with 'and', like {example}.",
         token.position,
     )

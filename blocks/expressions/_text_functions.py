@@ -22,7 +22,7 @@ REGEX_MAX_INPUT_LENGTH = 10_000
 
 
 def concat(context: CallContext, *values: object) -> object:
-    """Join the string forms of ``values``; null counts as ''."""
+    """Join the string forms of ``values``. Null counts as ''."""
     context.charge_steps(len(values))
     max_length = context.limits.max_string_length
     parts: list[str] = []
@@ -37,26 +37,26 @@ def concat(context: CallContext, *values: object) -> object:
 
 
 def to_string(context: CallContext, value: object) -> object:
-    """Convert ``value`` to a string; null becomes ''."""
+    """Convert ``value`` to a string. Null becomes ''."""
     return format_value(value, context.limits.max_string_length)
 
 
 def lower(context: CallContext, value: object) -> object:
-    """Convert a string to lower case; null stays null."""
+    """Convert a string to lower case. Null stays null."""
     if value is None:
         return None
-    return require_string(value, "lower()").lower()
+    return context.check_string(require_string(value, "lower()").lower())
 
 
 def upper(context: CallContext, value: object) -> object:
-    """Convert a string to upper case; null stays null."""
+    """Convert a string to upper case. Null stays null."""
     if value is None:
         return None
     return context.check_string(require_string(value, "upper()").upper())
 
 
 def trim(context: CallContext, value: object) -> object:
-    """Strip leading and trailing whitespace; null stays null."""
+    """Strip leading and trailing whitespace. Null stays null."""
     if value is None:
         return None
     return require_string(value, "trim()").strip()
@@ -77,7 +77,7 @@ def contains(context: CallContext, haystack: object, needle: object) -> object:
 
 
 def starts_with(context: CallContext, value: object, prefix: object) -> object:
-    """Test whether a string starts with ``prefix``; null gives false."""
+    """Test whether a string starts with ``prefix``. Null gives false."""
     if value is None or prefix is None:
         return False
     text = require_string(value, "starts_with() as its first argument")
@@ -87,7 +87,7 @@ def starts_with(context: CallContext, value: object, prefix: object) -> object:
 
 
 def ends_with(context: CallContext, value: object, suffix: object) -> object:
-    """Test whether a string ends with ``suffix``; null gives false."""
+    """Test whether a string ends with ``suffix``. Null gives false."""
     if value is None or suffix is None:
         return False
     text = require_string(value, "ends_with() as its first argument")
@@ -156,7 +156,7 @@ def regex(context: CallContext, value: object, pattern: object) -> object:
 
 
 def join(context: CallContext, separator: object, values: object) -> object:
-    """Join the string forms of list items with ``separator``; null items count as ''.
+    """Join the string forms of list items with ``separator``. Null items count as ''.
 
     A null list gives ''.
     """
@@ -181,7 +181,7 @@ def join(context: CallContext, separator: object, values: object) -> object:
 
 
 def split(context: CallContext, value: object, separator: object) -> object:
-    """Split a string at every ``separator``; null and '' give an empty list."""
+    """Split a string at every ``separator``. Null and '' give an empty list."""
     glue = require_string(separator, "split() as its separator")
     if glue == "":
         raise ExpressionEvaluationError("split() needs a non-empty separator.")

@@ -18,7 +18,7 @@ from decimal import (
     Overflow,
 )
 
-from ._lexer import quote
+from ._lexer import MAX_INTEGER_DIGITS, quote
 from .errors import ExpressionEvaluationError, ExpressionLimitError
 
 Number = int | Decimal
@@ -104,13 +104,13 @@ def normalize(value: object) -> object:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ExpressionEvaluationError(
-                f"Number {value!r} is not finite; expressions support only finite "
+                f"Number {value!r} is not finite. Expressions support only finite "
                 "numbers."
             )
         return Decimal(repr(value))
     if isinstance(value, Decimal) and not value.is_finite():
         raise ExpressionEvaluationError(
-            f"Number {value} is not finite; expressions support only finite numbers."
+            f"Number {value} is not finite. Expressions support only finite numbers."
         )
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
@@ -206,13 +206,14 @@ def format_value(value: object, max_length: int) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, int):
-        # A decimal digit carries log2(10) > 3.3 bits, so this is a lower bound.
-        if value.bit_length() > 3.3 * max_length:
-            raise string_limit_error(max_length)
         try:
             text = str(value)
         except ValueError:
-            raise string_limit_error(max_length) from None
+            # str() rejects ints longer than sys.get_int_max_str_digits().
+            raise ExpressionEvaluationError(
+                f"Cannot convert an integer of more than {MAX_INTEGER_DIGITS} digits "
+                "to a string."
+            ) from None
         return check_string_length(text, max_length)
     if isinstance(value, Decimal):
         if value.is_zero():
@@ -227,7 +228,7 @@ def format_value(value: object, max_length: int) -> str:
     if isinstance(value, datetime | date | time):
         return value.isoformat()
     raise ExpressionEvaluationError(
-        f"Cannot convert {describe(value)} to a string; only null, booleans, "
+        f"Cannot convert {describe(value)} to a string. Only null, booleans, "
         "numbers, strings, dates, times and datetimes convert. Use join() for lists."
     )
 

@@ -54,12 +54,15 @@ class Translation:
             use.
         option_columns: Choices-sheet columns that a choice filter reads, in
             order of first use.
+        sole_reference: The name when the whole expression is one reference,
+            else None.
     """
 
     expression: str
     result: ResultKind | None
     references: tuple[str, ...]
     option_columns: tuple[str, ...] = ()
+    sole_reference: str | None = None
 
 
 ReferencePath = Callable[[str], Sequence[str]]
@@ -77,7 +80,8 @@ def translate_xpath(
     Args:
         source: XPath text from an XLSForm cell.
         choice_filter: Whether ``source`` is a ``choice_filter``. A bare name
-            there is a column of the choices sheet and becomes ``option.name``.
+            there is a column of the choices sheet: ``region`` becomes
+            ``option.region``, and ``name`` becomes ``option.value``.
         reference_path: Maps ``${name}`` to the field path written in its
             place. The default writes the name alone.
 
@@ -93,7 +97,7 @@ def translate_xpath(
     except ExpressionError as error:
         raise XPathTranslationError(
             f"The translation {output.text!r} is not a valid appgraph expression: "
-            f"{error.message} Rewrite this expression by hand after the import.",
+            f"{error.message} {_REWRITE}",
             "expression",
             None,
         ) from error
@@ -102,7 +106,16 @@ def translate_xpath(
         result=output.kind,
         references=tuple(emitter.references),
         option_columns=tuple(emitter.option_columns),
+        sole_reference=_sole_reference(tree),
     )
+
+
+def _sole_reference(tree: _Node) -> str | None:
+    if isinstance(tree, _Reference):
+        return tree.name
+    if isinstance(tree, _Path) and len(tree.steps) == 2 and tree.steps[0] == "..":
+        return tree.steps[1]
+    return None
 
 
 def _single_name(name: str) -> Sequence[str]:
@@ -317,9 +330,7 @@ class _Parser:
             return _Negation(self._parse_unary())
         node = self._parse_path_expression()
         if self._at_symbol("|"):
-            raise _unsupported(
-                "the union operator '|'", "union", self._peek().position
-            )
+            raise _unsupported("the union operator '|'", "union", self._peek().position)
         return node
 
     def _parse_path_expression(self) -> _Node:
@@ -338,7 +349,9 @@ class _Parser:
             node = self._parse_level(0)
             self._expect(")")
         elif self._at_symbol("$"):
-            raise _unsupported("XPath variables such as $name", "variable", token.position)
+            raise _unsupported(
+                "XPath variables such as $name", "variable", token.position
+            )
         elif (
             token.kind == "name"
             and self._at_symbol("(", 1)
@@ -361,6 +374,8 @@ class _Parser:
 
     def _parse_call(self) -> _Node:
         name_token = self._advance()
+        # Checked before the arguments, so instance('x')/item names instance().
+        _check_function(name_token.text, name_token.position)
         self._expect("(")
         arguments: list[_Node] = []
         if not self._at_symbol(")"):
@@ -410,9 +425,7 @@ class _Parser:
         elif token.kind == "name":
             self._advance()
             if self._at_symbol("::"):
-                raise _unsupported(
-                    f"the axis '{token.text}::'", "axis", token.position
-                )
+                raise _unsupported(f"the axis '{token.text}::'", "axis", token.position)
             if self._at_symbol("("):
                 raise _unsupported(
                     f"the node test {token.text}()", f"{token.text}()", token.position
@@ -427,14 +440,29 @@ class _Parser:
         return step
 
 
-def _unsupported(what: str, construct: str, position: int) -> XPathTranslationError:
+_REWRITE = "Rewrite this expression by hand after the import."
+
+
+def _unsupported(
+    what: str, construct: str, position: int, advice: str = _REWRITE
+) -> XPathTranslationError:
     return XPathTranslationError(
         f"The expression uses {what} at character {position + 1}, which appgraph "
-        "expressions do not support. Rewrite this expression by hand after the "
-        "import.",
+        f"expressions do not support. {advice}",
         construct,
         position,
     )
+
+
+def _check_function(name: str, position: int) -> None:
+    reason = _UNSUPPORTED_FUNCTIONS.get(name)
+    if reason is not None:
+        raise XPathTranslationError(
+            f"The function {name}() at character {position + 1} has no appgraph "
+            f"equivalent: {reason}. {_REWRITE}",
+            f"{name}()",
+            position,
+        )
 
 
 # Emitter ---------------------------------------------------------------------
@@ -466,6 +494,9 @@ _OPERATORS: dict[str, tuple[str, int, ResultKind]] = {
 }
 
 # XPath functions that exist in appgraph expressions with the same arguments.
+# NOTE: Some differ at the edges. ODK rounds negative halves toward zero
+# (round(-2.5) is -2, appgraph gives -3), and appgraph's pow() takes whole
+# exponents only.
 _RENAMED_FUNCTIONS: dict[str, tuple[str, ResultKind | None]] = {
     "abs": ("abs", "number"),
     "ceiling": ("ceil", "number"),
@@ -486,6 +517,9 @@ _RENAMED_FUNCTIONS: dict[str, tuple[str, ResultKind | None]] = {
     "now": ("now", None),
     "number": ("number", "number"),
     "pow": ("pow", "number"),
+    # ODK Collect's regex() matches the whole text (Pattern.matches in
+    # JavaRosa's XPathFuncExpr), as appgraph's regex() does.
+    "regex": ("regex", "boolean"),
     "round": ("round", "number"),
     "selected": ("selected", "boolean"),
     "sqrt": ("sqrt", "number"),
@@ -535,9 +569,6 @@ _DATE_CODES = frozenset("YmdHMS")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keywords of the appgraph lexer cannot be bare names.
 _KEYWORDS = frozenset({"and", "or", "not", "in", "true", "false", "null"})
-# An XPath regex matches anywhere in the text but regex() must match the whole
-# text, so the pattern is wrapped in these unless it is anchored at both ends.
-_ANY_TEXT = r"[\s\S]*"
 
 
 class _Output(NamedTuple):
@@ -592,17 +623,16 @@ class _Emitter:
             column = steps[0]
             if column not in ("..", ".") and ":" not in column:
                 self.option_columns[column] = None
-                if _IDENTIFIER.fullmatch(column) and column not in _KEYWORDS:
-                    return _Output(f"option.{column}", _ATOM, None)
-                return _Output(f"option[{_string_literal(column)}]", _ATOM, None)
+                # The select block binds option to {"value": <the choice
+                # name>, **<the other columns>}.
+                field = "value" if column == "name" else _name_text(column)
+                return _Output(f"option.{field}", _ATOM, None)
+        advice = "Refer to questions as ${name} instead."
         if path.absolute:
-            what = f"the absolute path '{path.text}'; use ${{name}} references"
-            raise _unsupported(what, "absolute path", path.position)
-        raise _unsupported(
-            f"the relative path '{path.text}'; use ${{name}} references",
-            "relative path",
-            path.position,
-        )
+            what = f"the absolute path '{path.text}'"
+            raise _unsupported(what, "absolute path", path.position, advice)
+        what = f"the relative path '{path.text}'"
+        raise _unsupported(what, "relative path", path.position, advice)
 
     def _emit_binary(self, node: _Binary) -> _Output:
         operator, power, kind = _OPERATORS[node.operator]
@@ -619,14 +649,6 @@ class _Emitter:
 
     def _emit_call(self, call: _Call) -> _Output:
         name = call.name
-        if name in _UNSUPPORTED_FUNCTIONS:
-            raise XPathTranslationError(
-                f"The function {name}() at character {call.position + 1} has no "
-                f"appgraph equivalent: {_UNSUPPORTED_FUNCTIONS[name]}. Rewrite this "
-                "expression by hand after the import.",
-                f"{name}()",
-                call.position,
-            )
         special = _SPECIAL_FUNCTIONS.get(name)
         if special is not None:
             return special(self, call)
@@ -634,8 +656,7 @@ class _Emitter:
         if renamed is None:
             raise XPathTranslationError(
                 f"The function {name}() at character {call.position + 1} is unknown "
-                "or has no appgraph equivalent. Rewrite this expression by hand "
-                "after the import.",
+                f"or has no appgraph equivalent. {_REWRITE}",
                 f"{name}()",
                 call.position,
             )
@@ -677,33 +698,30 @@ class _Emitter:
             )
         return _Output("index()", _ATOM, "number")
 
-    def _emit_regex(self, call: _Call) -> _Output:
-        _require_arguments(call, 2)
-        value = self.emit(call.arguments[0])
-        pattern_node = call.arguments[1]
-        if isinstance(pattern_node, _String):
-            pattern = _string_literal(_full_match_pattern(pattern_node.value))
-        else:
-            inner = self.emit(pattern_node).text
-            before = _string_literal(_ANY_TEXT + "(?:")
-            after = _string_literal(")" + _ANY_TEXT)
-            pattern = f"concat({before}, {inner}, {after})"
-        return _Output(f"regex({value.text}, {pattern})", _ATOM, "boolean")
-
     def _emit_substr(self, call: _Call) -> _Output:
-        """Emit substr(); ODK passes an end index where appgraph takes a length."""
+        """Emit substr(); ODK passes an end index where appgraph takes a length.
+
+        ODK counts a negative start or end from the end of the text, which
+        appgraph's substr() rejects, so negative literals raise here.
+        NOTE: A negative value computed at run time fails when evaluated.
+        """
         if len(call.arguments) not in (2, 3):
             _require_arguments(call, 3)
+        if any(isinstance(node, _Negation) for node in call.arguments[1:]):
+            raise _unsupported(
+                "a negative position in substr()", "substr()", call.position
+            )
         arguments = [self.emit(argument) for argument in call.arguments]
         if len(arguments) == 3:
             start_node, end_node = call.arguments[1], call.arguments[2]
-            if _is_integer(start_node) and _is_integer(end_node):
-                length = int(end_node.text) - int(start_node.text)  # type: ignore[union-attr]
-                arguments[2] = _Output(str(max(length, 0)), _ATOM, "number")
-            else:
-                start, end = arguments[1], arguments[2]
-                text = f"{_wrap(end, _ADDITIVE - 1)} - {_wrap(start, _ADDITIVE)}"
-                arguments[2] = _Output(text, _ADDITIVE, "number")
+            if isinstance(start_node, _Number) and isinstance(end_node, _Number):
+                if start_node.text.isdigit() and end_node.text.isdigit():
+                    length = max(int(end_node.text) - int(start_node.text), 0)
+                    arguments[2] = _Output(str(length), _ATOM, "number")
+                    return _Output(_call_text("substr", arguments), _ATOM, "text")
+            start, end = arguments[1], arguments[2]
+            text = f"{_wrap(end, _ADDITIVE - 1)} - {_wrap(start, _ADDITIVE)}"
+            arguments[2] = _Output(text, _ADDITIVE, "number")
         return _Output(_call_text("substr", arguments), _ATOM, "text")
 
     def _emit_format_date(self, call: _Call) -> _Output:
@@ -736,7 +754,6 @@ _SPECIAL_FUNCTIONS: dict[str, _SpecialEmitter] = {
     "if": _Emitter._emit_merging,
     "coalesce": _Emitter._emit_merging,
     "position": _Emitter._emit_position,
-    "regex": _Emitter._emit_regex,
     "substr": _Emitter._emit_substr,
     "format-date": _Emitter._emit_format_date,
     "format-date-time": _Emitter._emit_format_date,
@@ -751,10 +768,6 @@ def _require_arguments(call: _Call, count: int) -> None:
             f"{call.name}()",
             call.position,
         )
-
-
-def _is_integer(node: _Node) -> bool:
-    return isinstance(node, _Number) and node.text.isdigit()
 
 
 def _wrap(output: _Output, power: int) -> str:
@@ -782,25 +795,3 @@ def _number_text(text: str) -> str:
 def _string_literal(value: str) -> str:
     """Quote ``value`` for the appgraph lexer, which reads backslash escapes."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _full_match_pattern(pattern: str) -> str:
-    """Rewrite an XPath regex so that matching the whole text gives the same result.
-
-    ``^...$`` without alternation loses its anchors. Any other pattern is
-    wrapped so that it may match anywhere. The XPath dialect (XML Schema
-    regular expressions as ODK Collect runs them) and Python's ``re`` agree on
-    the common syntax, but classes such as ``\\i`` and ``\\c`` exist only in
-    XML Schema.
-    """
-    trailing_backslashes = len(pattern[:-1]) - len(pattern[:-1].rstrip("\\"))
-    anchored = (
-        len(pattern) >= 2
-        and pattern.startswith("^")
-        and pattern.endswith("$")
-        and trailing_backslashes % 2 == 0
-        and "|" not in pattern
-    )
-    if anchored:
-        return pattern[1:-1]
-    return f"{_ANY_TEXT}(?:{pattern}){_ANY_TEXT}"

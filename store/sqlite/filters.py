@@ -244,7 +244,11 @@ class _Compiler:
                 f"use in or not_in for lists."
             )
         if node.value is None and operator in (Operator.EQ, Operator.NE):
-            return f"({raw} IS NULL)" if operator is Operator.EQ else f"({raw} IS NOT NULL)"
+            return (
+                f"({raw} IS NULL)"
+                if operator is Operator.EQ
+                else f"({raw} IS NOT NULL)"
+            )
         if operator in (Operator.CONTAINS, Operator.STARTS_WITH):
             return self._like(node, raw)
 

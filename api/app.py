@@ -1,0 +1,175 @@
+"""The Starlette application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from graphql import GraphQLSchema
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from api.context import Caller, RequestContext
+from api.events import EventBus
+from api.http import GraphQLHTTPEndpoint
+from api.operations import Operations
+from api.schema.manager import SchemaManager
+from api.schema.static import build_static_schema
+from api.services import Services
+from api.settings import Settings
+from api.ws import GraphQLWebSocketEndpoint
+from blocks.registry import BlockRegistry
+from store import LocalBlobStore, SQLiteStore, Store
+
+logger = logging.getLogger(__name__)
+
+
+class Runtime:
+    """Everything one process serves with: store, registry, schemas, services."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store | None = None,
+        registry: BlockRegistry | None = None,
+    ) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = store or SQLiteStore(settings.database_path)
+        self.blobs = LocalBlobStore(settings.files_dir)
+        self.registry = registry or BlockRegistry.default()
+        self.bus = EventBus()
+        self.static = build_static_schema()
+        self.operations: Operations
+        self.schemas = SchemaManager(
+            self.registry,
+            self.static,
+            lambda app_id, ref: self.operations.typed_resolvers(app_id, ref),
+        )
+        self.services = Services(
+            settings, self.store, self.blobs, self.registry, self.schemas, self.bus
+        )
+        self.operations = Operations(self.services)
+
+    async def start(self) -> None:
+        """Open the store, build schemas and start the event dispatcher."""
+        await self.store.open()
+        await self.services.start()
+
+    async def stop(self) -> None:
+        """Stop the dispatcher and close the store."""
+        await self.services.stop()
+        await self.store.close()
+
+    # Transport hooks -------------------------------------------------------
+
+    async def authenticate(self, token: str | None) -> Caller | None:
+        """Return the caller of a bearer token, or None."""
+        if not token:
+            return None
+        api_token = await self.store.authenticate(token)
+        if api_token is None:
+            return None
+        if self.schemas.get(api_token.workspace_id) is None:
+            await self.services.refresh_schema(api_token.workspace_id)
+        return Caller(api_token)
+
+    def schema_for(self, caller: Caller) -> GraphQLSchema:
+        """Return the schema of the caller's workspace."""
+        schema = self.schemas.get(caller.workspace_id)
+        if schema is None:
+            raise RuntimeError(
+                f"No schema was built for workspace {caller.workspace_id}."
+            )
+        return schema
+
+    async def make_context(
+        self, caller: Caller, uploads: Mapping[str, Any]
+    ) -> RequestContext:
+        """Return the GraphQL context of one operation."""
+        return RequestContext(
+            caller=caller,
+            services=self.services,
+            operations=self.operations,
+            uploads=uploads,
+        )
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+    """Create the ASGI application serving GraphQL, files and health checks."""
+    settings = settings or Settings.from_env()
+    runtime = runtime or Runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        logger.info("appgraph is serving from %s", settings.data_dir)
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    async def health(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def download(request: Request) -> Response:
+        caller = await runtime.authenticate(_bearer(request))
+        if caller is None:
+            return JSONResponse(
+                {"error": "Send an API token as `Authorization: Bearer <token>`."},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        file_id = request.path_params["file_id"]
+        stored = await runtime.store.get_file(caller.workspace_id, file_id)
+        if stored is None or (not caller.is_admin and stored.created_by != caller.user_id):
+            return JSONResponse({"error": f"No file {file_id!r}."}, status_code=404)
+        data = await runtime.blobs.open(stored.sha256)
+        return Response(
+            data,
+            media_type=stored.content_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{_safe_filename(stored.filename)}"',
+                "X-Content-Type-Options": "nosniff",
+                "ETag": f'"{stored.sha256}"',
+            },
+        )
+
+    http = GraphQLHTTPEndpoint(
+        runtime,
+        runtime.authenticate,
+        runtime.make_context,
+        settings.limits,
+        graphiql=settings.development,
+    )
+    ws = GraphQLWebSocketEndpoint(
+        runtime, runtime.authenticate, runtime.make_context, settings.limits
+    )
+    app = Starlette(
+        routes=[
+            Route("/graphql", http, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", ws),
+            Route("/files/{file_id}", download, methods=["GET"]),
+            Route("/healthz", health, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    return app
+
+
+def _safe_filename(name: str) -> str:
+    return "".join(c for c in name if c.isalnum() or c in "._- ")[:200] or "file"

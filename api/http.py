@@ -280,21 +280,7 @@ class GraphQLHTTPEndpoint:
             if method == "POST":
                 _check_post_headers(request.headers, self._limits)
             caller = await self._caller(request.headers)
-            if method == "GET":
-                params = _get_params(request)
-            elif _content_type(request.headers) == JSON:
-                params = await self._json_params(receive)
-            else:
-                multipart = await parse_multipart(
-                    request.headers,
-                    limited_body(
-                        receive,
-                        self._limits.max_upload_bytes,
-                        _too_large_message(self._limits.max_upload_bytes),
-                    ),
-                    self._limits,
-                )
-                params = _checked_params(multipart.operations)
+            params, multipart = await self._read_params(request, receive)
             return await self._run(request, caller, params, multipart, media_type)
         except HTTPRequestError as error:
             logger.debug(
@@ -309,18 +295,15 @@ class GraphQLHTTPEndpoint:
             raise
         except Exception:
             logger.exception("Unexpected error while serving a GraphQL request")
-            return _json_response(
-                {
-                    "errors": [
-                        {
-                            "message": UNEXPECTED_MESSAGE,
-                            "extensions": {"code": INTERNAL_SERVER_ERROR},
-                        }
-                    ]
-                },
-                500,
-                media_type,
-            )
+            body = {
+                "errors": [
+                    {
+                        "message": UNEXPECTED_MESSAGE,
+                        "extensions": {"code": INTERNAL_SERVER_ERROR},
+                    }
+                ]
+            }
+            return _json_response(body, 500, media_type)
         finally:
             if multipart is not None:
                 await multipart.close()
@@ -346,6 +329,26 @@ class GraphQLHTTPEndpoint:
             "The token is invalid, expired or revoked. Send a valid API token.",
             headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
         )
+
+    async def _read_params(
+        self, request: Request, receive: Receive
+    ) -> tuple[GraphQLParams, MultipartRequest | None]:
+        """Return the request's parameters and, for a multipart body, its files."""
+        if request.method == "GET":
+            return _get_params(request), None
+        if _content_type(request.headers) == JSON:
+            return await self._json_params(receive), None
+        max_bytes = self._limits.max_upload_bytes
+        multipart = await parse_multipart(
+            request.headers,
+            limited_body(receive, max_bytes, _too_large_message(max_bytes)),
+            self._limits,
+        )
+        try:
+            return _checked_params(multipart.operations), multipart
+        except HTTPRequestError:
+            await multipart.close()
+            raise
 
     async def _json_params(self, receive: Receive) -> GraphQLParams:
         limit = self._limits.max_body_bytes
@@ -378,6 +381,7 @@ class GraphQLHTTPEndpoint:
     ) -> Response:
         # Request errors get 400 with the new media type and 200 for legacy clients.
         request_error_status = 400 if media_type == GRAPHQL_RESPONSE_JSON else 200
+
         schema = self._provider.schema_for(caller)
         checked = self._documents.check(schema, params.query)
         if checked.document is None or checked.errors:
@@ -385,6 +389,7 @@ class GraphQLHTTPEndpoint:
         operation = select_operation(checked.document, params.operation_name)
         if isinstance(operation, GraphQLError):
             return _errors_response([operation], request_error_status, media_type)
+
         if operation.operation is OperationType.SUBSCRIPTION:
             raise HTTPRequestError(400, SUBSCRIPTION_MESSAGE)
         if request.method == "GET" and operation.operation is not OperationType.QUERY:
@@ -394,6 +399,7 @@ class GraphQLHTTPEndpoint:
                 " change data. Send it with POST.",
                 headers={"Allow": "POST"},
             )
+
         uploads = multipart.uploads if multipart is not None else {}
         context = await self._make_context(caller, uploads)
         outcome = execute(
@@ -404,6 +410,7 @@ class GraphQLHTTPEndpoint:
             operation_name=params.operation_name,
         )
         result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
+
         if result.errors:
             log_unexpected(
                 result.errors,

@@ -2,10 +2,11 @@
 
 The format is the GraphQL multipart request specification
 (https://github.com/jaydenseric/graphql-multipart-request-spec). A
-``multipart/form-data`` body has an ``operations`` field with the JSON
-request whose file variables are ``null``, a ``map`` field with a JSON object
-from each file part's name to the paths of those ``null`` placeholders, such
-as ``{"0": ["variables.file"]}``, and then the file parts.
+``multipart/form-data`` body starts with an ``operations`` field, which is
+the JSON request with ``null`` for each file variable. The ``map`` field that
+follows is a JSON object from each file part's name to the paths of its
+``null`` placeholders, such as ``{"0": ["variables.file"]}``. The file parts
+come last.
 
 A browser may send a multipart form to any site without a CORS preflight, so
 such a request is accepted only with a header that a plain form cannot set
@@ -84,7 +85,7 @@ async def parse_multipart(
         form = await parser.parse()
     except MultiPartException as error:
         # NOTE: Starlette reports every limit with this one exception class, so
-        # the file limit is told apart by its message (Starlette 0.40 to 1.10).
+        # the file limit is recognized by its message (checked on Starlette 1.10).
         if error.message.startswith("Too many files"):
             raise HTTPRequestError(
                 413,

@@ -2,10 +2,10 @@
 
 The protocol is the one of the graphql-ws library
 (https://github.com/enisdenjo/graphql-ws/blob/master/PROTOCOL.md). The client
-sends ``connection_init`` and waits for ``connection_ack``, then sends
-``subscribe`` messages with an id, and the server answers each with ``next``
-messages and a final ``complete``, or one ``error``. Either side may send
-``ping``, which the other side answers with ``pong``.
+sends ``connection_init`` and waits for ``connection_ack``. Then it sends
+``subscribe`` messages with an id. The server responds to each with ``next``
+messages and a final ``complete``, or with one ``error``. Either side may send
+``ping``, and the other side responds with ``pong``.
 
 Protocol violations close the socket with the protocol's codes: 4400 for an
 invalid message, 4401 for ``subscribe`` before the acknowledgement, 4403 for a
@@ -25,14 +25,29 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from inspect import isawaitable
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError, OperationType, execute, subscribe
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    OperationType,
+    execute,
+    subscribe,
+)
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from api.context import Authenticator, Caller, ContextFactory, SchemaProvider
+from api.context import (
+    Authenticator,
+    Caller,
+    ContextFactory,
+    RequestContext,
+    SchemaProvider,
+)
 from api.errors import (
     INTERNAL_SERVER_ERROR,
     UNEXPECTED_MESSAGE,
@@ -84,7 +99,7 @@ class GraphQLWebSocketEndpoint:
                 limits apply to each operation.
             init_timeout: Seconds a client has to send ``connection_init``.
             ping_interval: Seconds between the server's ``ping`` messages, or
-                None to send none. Missing ``pong`` answers are not acted on.
+                None to send none. The server does not check for ``pong`` replies.
             max_operations: Maximum number of operations running at once on
                 one socket; a ``subscribe`` beyond it gets an ``error`` message.
         """
@@ -108,6 +123,34 @@ class _ProtocolError(Exception):
         self.code = code
         self.reason = reason
         super().__init__(reason)
+
+
+@dataclass(frozen=True)
+class _Run:
+    """One operation that passed validation, ready to execute."""
+
+    operation_id: str
+    operation_name: str | None
+    workspace_id: str
+    schema: GraphQLSchema
+    document: DocumentNode
+    context: RequestContext
+    params: GraphQLParams
+
+    def arguments(self) -> dict[str, Any]:
+        return {
+            "context_value": self.context,
+            "variable_values": self.params.variables,
+            "operation_name": self.params.operation_name,
+        }
+
+    def log(self, result: ExecutionResult) -> None:
+        if result.errors:
+            log_unexpected(
+                result.errors,
+                operation_name=self.operation_name,
+                workspace_id=self.workspace_id,
+            )
 
 
 class _Connection:
@@ -256,14 +299,38 @@ class _Connection:
     async def _run(
         self, operation_id: str, params: GraphQLParams, caller: Caller
     ) -> None:
+        operation_name = params.operation_name
         try:
-            await self._execute(operation_id, params, caller)
+            endpoint = self.endpoint
+            schema = endpoint.provider.schema_for(caller)
+            checked = endpoint.documents.check(schema, params.query)
+            if checked.document is None or checked.errors:
+                await self._finish(operation_id, _errors(checked.errors))
+                return
+            operation = select_operation(checked.document, params.operation_name)
+            if isinstance(operation, GraphQLError):
+                await self._finish(operation_id, _errors([operation]))
+                return
+            operation_name = operation.name.value if operation.name else None
+            run = _Run(
+                operation_id=operation_id,
+                operation_name=operation_name,
+                workspace_id=caller.workspace_id,
+                schema=schema,
+                document=checked.document,
+                context=await endpoint.make_context(caller, {}),
+                params=params,
+            )
+            if operation.operation is OperationType.SUBSCRIPTION:
+                await self._stream(run)
+            else:
+                await self._execute_once(run)
         except asyncio.CancelledError:
             raise
         except Exception:
             logger.exception(
                 "Unexpected error in WebSocket operation %s (id %s) of workspace %s",
-                params.operation_name or "<anonymous>",
+                operation_name or "<anonymous>",
                 operation_id,
                 caller.workspace_id,
             )
@@ -282,63 +349,36 @@ class _Connection:
             if self.operations.get(operation_id) is asyncio.current_task():
                 del self.operations[operation_id]
 
-    async def _execute(
-        self, operation_id: str, params: GraphQLParams, caller: Caller
-    ) -> None:
-        endpoint = self.endpoint
-        schema = endpoint.provider.schema_for(caller)
-        checked = endpoint.documents.check(schema, params.query)
-        if checked.document is None or checked.errors:
-            await self._finish(operation_id, _errors(checked.errors))
+    async def _execute_once(self, run: _Run) -> None:
+        """Run a query or mutation: one ``next`` and ``complete``, or one ``error``."""
+        outcome = execute(run.schema, run.document, **run.arguments())
+        result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
+        run.log(result)
+        if is_request_error(result):
+            await self._finish(run.operation_id, _errors(result.errors or []))
             return
-        operation = select_operation(checked.document, params.operation_name)
-        if isinstance(operation, GraphQLError):
-            await self._finish(operation_id, _errors([operation]))
-            return
-        operation_name = operation.name.value if operation.name else None
-        context = await endpoint.make_context(caller, {})
-        arguments: dict[str, Any] = {
-            "context_value": context,
-            "variable_values": params.variables,
-            "operation_name": params.operation_name,
-        }
+        await self.send(_next(run.operation_id, result))
+        await self._finish(run.operation_id, {"type": "complete"})
 
-        def log(result: ExecutionResult) -> None:
-            if result.errors:
-                log_unexpected(
-                    result.errors,
-                    operation_name=operation_name,
-                    workspace_id=caller.workspace_id,
-                )
-
-        if operation.operation is not OperationType.SUBSCRIPTION:
-            outcome = execute(schema, checked.document, **arguments)
-            result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
-            log(result)
-            if is_request_error(result):
-                await self._finish(operation_id, _errors(result.errors or []))
-                return
-            await self.send(_next(operation_id, result))
-            await self._finish(operation_id, {"type": "complete"})
-            return
-
-        started = subscribe(schema, checked.document, **arguments)
+    async def _stream(self, run: _Run) -> None:
+        """Run a subscription: a ``next`` per event, then ``complete``."""
+        started = subscribe(run.schema, run.document, **run.arguments())
         stream = await started if isawaitable(started) else started
         if isinstance(stream, ExecutionResult):
-            log(stream)
-            await self._finish(operation_id, _errors(stream.errors or []))
+            run.log(stream)
+            await self._finish(run.operation_id, _errors(stream.errors or []))
             return
         try:
             async for event in stream:
-                log(event)
-                await self.send(_next(operation_id, event))
+                run.log(event)
+                await self.send(_next(run.operation_id, event))
         finally:
             # Closing the stream runs the finally blocks of the source
             # generator, also when a client's complete cancelled this task.
             aclose = getattr(stream, "aclose", None)
             if aclose is not None:
                 await aclose()
-        await self._finish(operation_id, {"type": "complete"})
+        await self._finish(run.operation_id, {"type": "complete"})
 
     async def _finish(self, operation_id: str, message: dict[str, Any]) -> None:
         """Forget the operation, then send its last message.

@@ -205,6 +205,14 @@ class BlockType:
             return compile_presence_filter(path, conditions)
         return compile_scalar_filter(path, self.operand, conditions)
 
+    def block_operand(self, block: Block) -> Operand | None:
+        """Return how values of ``block`` compare when ordering; None if never.
+
+        The default is the class-wide :attr:`operand`; a type whose values
+        differ per block (a calculation's result type) overrides it.
+        """
+        return self.operand
+
     # Values ----------------------------------------------------------------
 
     async def normalize(self, block: Block, value: Any, context: ValueContext) -> Any:

@@ -1,10 +1,10 @@
 """Differences between two versions of a definition, and whether they break clients.
 
 A change is *breaking* when a GraphQL query or a submission that worked
-against the old version may fail against the new one: a field was removed,
-renamed, retyped or moved to another type, a value became required, an option
-was removed, or a config narrowed the accepted values. Blocks are matched by
-id, because the id is stable across versions.
+against the old version may fail against the new one. Examples are a field
+that was removed, renamed, retyped or moved to another type, a value that
+became required, a removed option, and a config that narrows the accepted
+values. Blocks are matched by id, because the id is stable across versions.
 
 Rules count as follows. Adding or changing a rule, ``required_if`` or
 ``required`` is breaking, because an expression change cannot be proved to
@@ -32,7 +32,7 @@ from blocks.registry import BlockRegistry
 
 
 class ChangeKind(StrEnum):
-    """What changed about one block between two versions."""
+    """Kind of change to one block between two versions."""
 
     BLOCK_ADDED = "BLOCK_ADDED"
     BLOCK_REMOVED = "BLOCK_REMOVED"
@@ -40,7 +40,7 @@ class ChangeKind(StrEnum):
     """Same id, new field name."""
     BLOCK_RETYPED = "BLOCK_RETYPED"
     BLOCK_MOVED = "BLOCK_MOVED"
-    """New parent block; reordering among the same siblings is not a move."""
+    """New parent block. Reordering among the same siblings is not a move."""
     OPTIONS_CHANGED = "OPTIONS_CHANGED"
     RULES_CHANGED = "RULES_CHANGED"
     """``visible_if``, ``required_if`` or ``rules`` changed."""
@@ -424,16 +424,18 @@ def _option_changes(before: _Placed, after: _Placed) -> Iterator[Change]:
         return
     if before.block.config.get("options") == after.block.config.get("options"):
         return
+
     added = [v for v in new_options if v not in old_options]
     removed = [v for v in old_options if v not in new_options]
-    kept = [v for v in new_options if v in old_options]
+    in_both = [v for v in new_options if v in old_options]
     relabelled = [
-        v for v in kept if old_options[v].get("label") != new_options[v].get("label")
+        v for v in in_both if old_options[v].get("label") != new_options[v].get("label")
     ]
     # choice_filter reads the data columns, so new data can filter an option out.
     redefined = [
-        v for v in kept if old_options[v].get("data") != new_options[v].get("data")
+        v for v in in_both if old_options[v].get("data") != new_options[v].get("data")
     ]
+
     parts = [
         f"{label} {', '.join(values)}"
         for label, values in (
@@ -446,6 +448,7 @@ def _option_changes(before: _Placed, after: _Placed) -> Iterator[Change]:
     ]
     if not parts:
         parts.append("reordered the options")
+
     yield _change(
         ChangeKind.OPTIONS_CHANGED,
         after,

@@ -1,9 +1,9 @@
 """GraphQL names for blocks and apps, and the rules for app slugs.
 
 Generated app types expose each block under its field name, so a field name
-must be a valid GraphQL name (``/[_A-Za-z][_0-9A-Za-z]*/``, GraphQL
-specification, section 2.1.9) that does not start with ``__``, which the
-specification reserves for introspection. It must not clash with the system
+must be a valid GraphQL name (``/[_A-Za-z][_0-9A-Za-z]*/`` in the GraphQL
+specification) that does not start with ``__``, which the specification
+reserves for introspection. It must not clash with the system
 fields that the schema builder adds to every record type either.
 """
 
@@ -115,13 +115,18 @@ def _field_name_fault(name: str) -> str | None:
 def suggest_field_name(raw: str) -> str:
     """Map any text to a valid field name, the same way every time.
 
-    A valid name comes back unchanged. Otherwise accents are dropped (``Höhe``
-    becomes ``Hohe``), every run of other characters becomes one ``_``,
-    leading and trailing ``_`` are removed, a leading digit gets a ``_``
-    prefix, the result is cut to :data:`MAX_FIELD_NAME_LENGTH`, and a
-    reserved name gets a ``_`` suffix. Text with no usable character maps to
-    :data:`DEFAULT_FIELD_NAME`. Importers use this to propose names; two
-    inputs may map to the same name, so callers still check for duplicates.
+    A valid name comes back unchanged. Otherwise these steps apply in order:
+
+    - accents are dropped, so ``Höhe`` becomes ``Hohe``;
+    - every run of other characters becomes one ``_``;
+    - leading and trailing ``_`` are removed;
+    - a leading digit gets a ``_`` prefix;
+    - the result is cut to :data:`MAX_FIELD_NAME_LENGTH` characters;
+    - a reserved name gets a ``_`` suffix.
+
+    Text with no usable character maps to :data:`DEFAULT_FIELD_NAME`.
+    Importers use this to propose names. Two inputs may map to the same name,
+    so callers still check for duplicates.
     """
     if _field_name_fault(raw) is None:
         return raw

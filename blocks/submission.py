@@ -14,7 +14,8 @@ them at once. The steps:
    block turns out hidden, because visibility may depend on it.
 4. Compute visibility, calculations and repeat rows in dependency order
    (:func:`blocks.validation.evaluation_order`), so every ``visible_if`` and
-   calculation sees the final values it refers to. A hidden block has the
+   calculation reads the final values it refers to. A computed block's value
+   is its config expression named ``expression``. A hidden block has the
    value null for other expressions. Its submitted value is dropped without a
    problem, because clients may still send values of fields that became
    hidden after an earlier answer changed.
@@ -90,13 +91,13 @@ class ResultCoercing(Protocol):
     """A computed block type that converts an expression result to its stored form."""
 
     def coerce_result(self, block: Block, value: object) -> Any:
-        """Return the stored form of ``value``; raise ValueProblem when invalid."""
+        """Return the stored form of ``value``, raising ValueProblem if invalid."""
         ...
 
 
 @runtime_checkable
 class OptionFiltering(Protocol):
-    """A choice block type whose ``choice_filter`` depends on other answers."""
+    """A choice block type whose ``choice_filter`` depends on other values."""
 
     def option_values(self, block: Block) -> list[str]:
         """Return every option value of ``block``."""
@@ -123,7 +124,9 @@ async def normalize_submission(
     existing values, and an explicit null clears one. A repeat is replaced as
     a whole. Values of computed blocks are computed again. Assigned blocks,
     such as unique numbers, are assigned on creation and kept from
-    ``existing`` on update.
+    ``existing`` on update, matching repeat rows by index. So a row added by
+    an update, or an assigned block added after the record was created,
+    stays without a value.
 
     Raises:
         SubmissionError: with every problem found, at paths of block ids and
@@ -281,7 +284,9 @@ def _stored_env(level: _LevelPlan, stored: Mapping[str, Any]) -> dict[str, Any]:
 class _Run:
     """State shared by every level of one submission."""
 
-    def __init__(self, definition: Definition, context: ValueContext, create: bool):
+    def __init__(
+        self, definition: Definition, context: ValueContext, create: bool
+    ) -> None:
         self.definition = definition
         self.context = context
         self.create = create
@@ -293,7 +298,7 @@ class _Run:
         self.problems.append(Problem(path, code, message))
 
     def evaluate(self, source: str, env: Env) -> object:
-        """Evaluate ``source``; raise ExpressionError when it fails."""
+        """Evaluate ``source`` with ``env``, raising ExpressionError on failure."""
         return parse_cached(source).evaluate(env, limits=self.limits)
 
     def text(self, texts: Text) -> str:
@@ -327,7 +332,7 @@ class _LevelState:
     """1-based row number, for a row of a repeat."""
     hidden: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
-    """Blocks whose value was invalid; they get no further checks."""
+    """Blocks whose value was invalid, which get no further checks."""
 
     def path(self, block_id: str) -> Path:
         return (*self.prefix, block_id)
@@ -599,8 +604,8 @@ def _compute(state: _LevelState, node: _Node, run: _Run) -> None:
 async def _assign(state: _LevelState, node: _Node, run: _Run) -> None:
     block_id = node.block.id
     if run.create:
-        # NOTE: the number is taken even when the submission is then rejected,
-        # so a sequence can have gaps; expressions that run later can see it.
+        # NOTE: the number is taken before the submission is fully checked, so
+        # that later expressions can read it. A rejected submission leaves a gap.
         stored = await node.block_type.assign(node.block, run.context)
     else:
         stored = state.existing.get(block_id)
@@ -680,7 +685,11 @@ def _check_row_count_expression(
     try:
         expected = run.evaluate(source, state.scope())
     except ExpressionError as error:
-        run.report(path, ErrorCode.INVALID, f"Evaluating count failed: {error.message}")
+        run.report(
+            path,
+            ErrorCode.INVALID,
+            f"Evaluating the count of {node.block.id!r} failed: {error.message}",
+        )
         return
     if expected is None:
         return
@@ -691,10 +700,13 @@ def _check_row_count_expression(
             f"The count expression produced {expected!r}, not a whole number.",
         )
         return
+    expected_text = f"Expected {expected} rows, the result of the count {source}"
     if count < expected:
-        run.report(path, ErrorCode.TOO_FEW, f"Expected {expected} rows, got {count}.")
+        run.report(path, ErrorCode.TOO_FEW, f"{expected_text}, got {count}; add rows.")
     elif count > expected:
-        run.report(path, ErrorCode.TOO_MANY, f"Expected {expected} rows, got {count}.")
+        run.report(
+            path, ErrorCode.TOO_MANY, f"{expected_text}, got {count}; remove rows."
+        )
 
 
 def _check_rules(state: _LevelState, node: _Node, run: _Run) -> None:

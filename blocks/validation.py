@@ -37,7 +37,7 @@ MAX_BLOCKS = 500
 """Maximum number of blocks in one definition, counting nested ones."""
 
 OPTION_REFERENCE = "option"
-"""The name under which a ``choice_filter`` sees the option it tests."""
+"""The name under which a ``choice_filter`` reads the option being tested."""
 
 CHOICE_FILTER_KEY = "choice_filter"
 
@@ -531,7 +531,7 @@ def _member_fault(
     """Check the fields read from repeat rows, as ``dbh`` in ``trees.dbh``.
 
     Field access on other values, such as ``location.lat`` on a geopoint, is
-    left to evaluation, because only the block type knows their shape.
+    left to evaluation, because only the block type defines their shape.
     """
     for name in reference_path[1:]:
         rows = target.rows

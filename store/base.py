@@ -50,7 +50,7 @@ class Store(abc.ABC):
 
     Use a store as an async context manager, or call :meth:`open` before the
     first operation and :meth:`close` after the last. Methods named ``get_*``
-    return None for a missing object; writes raise
+    return None for a missing object. Writes raise
     :class:`~blocks.errors.NotFoundError` when the object they change or
     refer to does not exist.
     """
@@ -71,11 +71,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def open(self) -> None:
-        """Connect and create or migrate the schema; a second call does nothing."""
+        """Connect and create or migrate the schema, unless the store is open."""
 
     @abc.abstractmethod
     async def close(self) -> None:
-        """Release the connections; a second call does nothing."""
+        """Release the connections, unless the store is closed already."""
 
     # Workspaces ------------------------------------------------------------
 
@@ -126,7 +126,9 @@ class Store(abc.ABC):
     async def revoke_token(
         self, token_id: str, *, workspace_id: str | None = None
     ) -> None:
-        """Revoke a token; revoking a revoked token does nothing.
+        """Revoke a token, so that it no longer authenticates.
+
+        Revoking a revoked token does nothing.
 
         Args:
             token_id: Id of the token.
@@ -185,7 +187,7 @@ class Store(abc.ABC):
             author: User id of the author.
             note: What changed, in the author's words.
             expected_current: When given, the version the caller based the
-                change on; the save fails if another version was saved since.
+                change on. The save fails if another version was saved since.
 
         Raises:
             NotFoundError: the app does not exist.
@@ -320,7 +322,7 @@ class Store(abc.ABC):
 
         Args:
             app_id: Id of the app.
-            where: Filter the records must match; None matches all.
+            where: Filter the records must match, or None for all records.
             order: Sort keys, most significant first.
             first: Maximum number of records on the page, 0 or more.
             after: ``end_cursor`` of the previous page, for the next page.
@@ -400,7 +402,7 @@ class Store(abc.ABC):
 
         Args:
             workspace_id: Id of the workspace.
-            after_seq: Return events with a greater ``seq``; 0 for all.
+            after_seq: Return events with a greater ``seq``, or 0 for all.
             limit: Maximum number of events.
             owner: When given, skip events owned by other users. Events
                 without an owner (definition events) are kept.
@@ -417,7 +419,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def mark_dispatched(self, seqs: Sequence[int]) -> None:
-        """Mark the events with ``seqs`` as delivered; unknown seqs are ignored."""
+        """Mark the events with ``seqs`` as delivered, ignoring unknown seqs."""
 
     @abc.abstractmethod
     async def latest_seq(self, workspace_id: str) -> int:
@@ -428,15 +430,17 @@ class Store(abc.ABC):
 
 _id_lock = threading.Lock()
 _last_id_parts = (0, 0)
+_RANDOM_LIMIT = 2**80
 
 
 def new_id() -> str:
     """Return a new unique id of 32 lowercase hex characters.
 
     Ids sort by creation time as text. The first 12 characters are the Unix
-    time in milliseconds and the other 20 are random. Within one
-    millisecond, this process increments the random part, so ids made here
-    also sort in the order they were made.
+    time in milliseconds and the other 20 are random. While the clock has
+    not moved past the millisecond of this process's last id, the next id
+    increments that id's random part instead, so ids made here also sort in
+    the order they were made.
     """
     global _last_id_parts
     with _id_lock:
@@ -445,6 +449,8 @@ def new_id() -> str:
         if millis <= last_millis:
             millis = last_millis
             random_part = last_random + 1
+            if random_part >= _RANDOM_LIMIT:
+                millis, random_part = millis + 1, 0
         else:
             random_part = secrets.randbits(80)
         _last_id_parts = (millis, random_part)
@@ -510,7 +516,7 @@ def decode_cursor(cursor: str, order: Sequence[OrderBy]) -> CursorPosition:
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
         raise InvalidCursorError(
             f"Invalid cursor {cursor[:40]!r}: expected a cursor returned by a "
-            f"previous page; pass an end cursor unchanged or omit it."
+            f"previous page. Pass an end cursor unchanged or omit it."
         ) from error
     if (
         not isinstance(body, dict)
@@ -520,11 +526,11 @@ def decode_cursor(cursor: str, order: Sequence[OrderBy]) -> CursorPosition:
     ):
         raise InvalidCursorError(
             f"Invalid cursor {cursor[:40]!r}: its content is not a page "
-            f"position; pass an end cursor unchanged or omit it."
+            f"position. Pass an end cursor unchanged or omit it."
         )
     if body.get("o") != order_signature(order) or len(body["k"]) != len(order):
         raise InvalidCursorError(
-            "The cursor was made for a different ordering; request the first "
+            "The cursor was made for a different ordering. Request the first "
             "page again with this ordering."
         )
     return CursorPosition(tuple(body["k"]), body["id"])

@@ -47,7 +47,7 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     async def put(self, data: bytes) -> str:
-        """Store ``data`` and return its key; existing bytes are kept as is."""
+        """Store ``data`` unless its key exists already, and return the key."""
 
     @abc.abstractmethod
     async def open(self, key: str) -> bytes:
@@ -68,7 +68,7 @@ class BlobStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
-        """Remove the bytes under ``key``; a missing blob is no error.
+        """Remove the bytes under ``key`` if there are any.
 
         Blobs are shared by every file with the same bytes, so delete a key
         only when no file metadata refers to it any more.
@@ -98,7 +98,7 @@ class LocalBlobStore(BlobStore):
         return self.directory / key[:2] / key
 
     async def put(self, data: bytes) -> str:
-        """Store ``data`` unless a blob with its key exists; return the key."""
+        """Store ``data`` unless a blob with its key exists, and return the key."""
         return await asyncio.to_thread(self._put, bytes(data))
 
     async def open(self, key: str) -> bytes:
@@ -108,7 +108,7 @@ class LocalBlobStore(BlobStore):
             return await asyncio.to_thread(path.read_bytes)
         except FileNotFoundError:
             raise NotFoundError(
-                f"No blob is stored under key {key}; the file's bytes were never "
+                f"No blob is stored under key {key}. The file's bytes were never "
                 f"uploaded or have been deleted."
             ) from None
 
@@ -134,8 +134,8 @@ class LocalBlobStore(BlobStore):
                 file.write(data)
                 file.flush()
                 os.fsync(file.fileno())
-            # Two concurrent puts of the same bytes both rename; the second
-            # replaces an identical file, which readers cannot tell apart.
+            # When two puts of the same bytes race, the second rename replaces
+            # an identical file, which readers cannot tell apart.
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

@@ -46,7 +46,7 @@ class Workspace:
 
 @dataclass(frozen=True)
 class ApiToken:
-    """An API token's stored metadata; the plaintext is never stored."""
+    """The stored metadata of an API token, which excludes the plaintext."""
 
     id: str
     workspace_id: str
@@ -59,7 +59,7 @@ class ApiToken:
 
 @dataclass(frozen=True)
 class App:
-    """An app of a workspace; its definition lives in numbered versions."""
+    """An app of a workspace, whose definition lives in numbered versions."""
 
     id: str
     workspace_id: str
@@ -105,12 +105,12 @@ class Record:
     """Starts at 1 and grows by 1 with each update."""
     idempotency_key: str | None
     deleted_at: datetime | None = None
-    """Set on the tombstone of a deleted record; queries skip such records."""
+    """Deletion time, set on the tombstone of a deleted record."""
 
 
 @dataclass(frozen=True)
 class StoredFile:
-    """Metadata of an uploaded file; the bytes live in a blob store by sha256."""
+    """Metadata of an uploaded file, whose bytes are in a blob store by SHA-256."""
 
     id: str
     workspace_id: str
@@ -119,7 +119,7 @@ class StoredFile:
     size: int
     """Size in bytes."""
     sha256: str
-    """SHA-256 of the bytes, lowercase hex; also the blob store key."""
+    """SHA-256 of the bytes in lowercase hex, which is also the blob key."""
     created_by: str
     created_at: datetime
 
@@ -150,7 +150,7 @@ class OutboxEvent:
     """The record id for record events, the app id for definition events."""
     payload: dict[str, Any]
     owner: str | None
-    """The record's creator for record events; None for definition events."""
+    """The record's creator for record events, or None for definition events."""
     created_at: datetime
 
 
@@ -172,7 +172,7 @@ class Page:
 
     items: list[Record]
     end_cursor: str | None
-    """Cursor of the last item, for ``after``; None when the page is empty."""
+    """Cursor of the last item to pass as ``after``, or None for an empty page."""
     has_next: bool
     cursors: tuple[str, ...] = ()
     """Cursor of each item, in the order of ``items``."""

@@ -463,7 +463,8 @@ class AppTypeBuilder:
             }
             for block in _value_blocks(blocks, self.registry):
                 block_type = self.registry[block.type]
-                if block_type.role is BlockRole.REPEAT or block_type.operand is None:
+                operand = block_type.block_operand(block)
+                if block_type.role is BlockRole.REPEAT or operand is None:
                     continue
                 result[block.field_name] = GraphQLInputField(
                     SortDirection, description=_describe(block, block_type.label)
@@ -550,7 +551,7 @@ def compile_order(
             keys.append(OrderBy((column,), descending, Operand.DATETIME))
             continue
         block = types.field_map.by_name[name]
-        operand = registry[block.type].operand or Operand.TEXT
+        operand = registry[block.type].block_operand(block) or Operand.TEXT
         keys.append(OrderBy((block.id,), descending, operand))
     return keys
 

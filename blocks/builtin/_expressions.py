@@ -11,7 +11,7 @@ def check_expression(key: str, source: str) -> list[Problem]:
 
     Only the syntax and the parsing limits are checked here. Whether the
     referenced block ids exist is checked by the definition validator, which
-    sees the whole definition.
+    has the whole definition.
     """
     try:
         parse_cached(source)

@@ -14,11 +14,13 @@ from blocks.errors import ErrorCode, Path, Problem, ValueProblem
 MAX_DIGITS = 1000
 """Maximum digits of a number written without an exponent.
 
-Bounds the cost of arithmetic and storage. It is far above any measured
-quantity and below Python's default 4300-digit limit on int/str conversion.
+Bounds the cost of arithmetic and storage, and stays below the 4300 digits
+that Python 3.11 converts between int and str by default
+(``sys.int_max_str_digits``).
 """
 
 _INTEGER_LIMIT = 10**MAX_DIGITS
+_LARGE_INTEGER = 10**40
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 
@@ -75,9 +77,11 @@ def describe(value: object) -> str:
         return "null"
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
+    if isinstance(value, int) and abs(value) >= _LARGE_INTEGER:
+        # str() of an int over 4300 digits raises ValueError.
+        return "a number of more than 40 digits"
     if isinstance(value, int | float | Decimal):
-        text = str(value)
-        return f"the number {shorten(text)}"
+        return f"the number {shorten(str(value))}"
     if isinstance(value, str):
         return f"the text {shorten(value)!r}"
     if isinstance(value, Mapping):

@@ -13,7 +13,9 @@ from blocks.errors import ErrorCode, Problem, ValueProblem
 from blocks.filters import Operand
 
 MAX_CODE_LENGTH = 4096
-"""Maximum length in characters; a QR code holds at most 4296 alphanumerics."""
+"""Maximum length in characters, just below the 4296 alphanumeric characters
+of the largest QR code (version 40).
+"""
 
 
 class BarcodeBlockType(BlockType):

@@ -45,7 +45,7 @@ class CalculationBlockType(BlockType):
 
     name = "calculation"
     label = "Calculation"
-    description = "A value computed from other answers, such as a total."
+    description = "A value computed from other blocks, such as a total."
     value_type = "String"
     role = BlockRole.COMPUTED
     index_kind = IndexKind.KEYWORD
@@ -105,6 +105,10 @@ class CalculationBlockType(BlockType):
     def input_type(self, block: Block, types: TypeLibrary) -> GraphQLInputType | None:
         """Return None: clients cannot submit a computed value."""
         return None
+
+    def block_operand(self, block: Block) -> Operand | None:
+        """Order by the calculation's result type."""
+        return self.result_operand(block)
 
     def filter_type(self, block: Block, types: TypeLibrary) -> GraphQLInputType | None:
         """Return the scalar filter of the result type."""

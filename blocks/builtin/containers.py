@@ -74,7 +74,7 @@ class RepeatBlockType(_ContainerBlockType):
 
     name = "repeat"
     label = "Repeat"
-    description = "Child blocks answered once per row, such as one row per tree."
+    description = "Child blocks filled in once per row, such as one row per tree."
     value_type = "[Row!]"
     role = BlockRole.REPEAT
     xlsform_types = ("begin repeat",)

@@ -12,7 +12,7 @@ from blocks.errors import ErrorCode, ValueProblem
 from blocks.filters import Operand
 
 MAX_ADDRESS_LENGTH = 254
-"""Maximum length of an address that SMTP can deliver to (RFC 5321 paths)."""
+"""Maximum address length: RFC 5321 limits a path to 256 octets, brackets included."""
 
 MAX_LOCAL_LENGTH = 64
 MAX_LABEL_LENGTH = 63

@@ -124,7 +124,7 @@ class NumberBlockType(BlockType):
         return problems
 
     def is_integer(self, block: Block) -> bool:
-        """Return whether ``block`` holds integers rather than decimals."""
+        """Return whether ``block`` stores integers rather than decimals."""
         return bool(block.config.get("kind", DECIMAL) == INTEGER)
 
     def output_type(self, block: Block, types: TypeLibrary) -> GraphQLOutputType:

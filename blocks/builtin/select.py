@@ -35,7 +35,7 @@ MAX_LISTED_OPTIONS = 10
 """How many allowed values an ``UNKNOWN_OPTION`` message lists at most."""
 
 MAX_OTHER_LENGTH = 1000
-"""Maximum length of a free-text answer when ``allow_other`` is set."""
+"""Maximum length of a free-text value when ``allow_other`` is set."""
 
 _OPTION_SCHEMA = object_schema(
     {
@@ -127,6 +127,14 @@ class SelectOneBlockType(BlockType):
                 )
             seen.add(value)
             problems.extend(self._check_option_value(index, value))
+            if "value" in option.get("data", {}):
+                problems.append(
+                    config_problem(
+                        ("options", index, "data", "value"),
+                        "The data column 'value' would hide the option value in "
+                        "choice_filter as option.value; rename the column.",
+                    )
+                )
             label = option.get("label")
             if context.languages and isinstance(label, Mapping):
                 for language in label:

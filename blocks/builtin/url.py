@@ -14,7 +14,7 @@ from blocks.filters import Operand
 
 DEFAULT_SCHEMES = ("https", "http")
 MAX_URL_LENGTH = 2048
-"""Maximum length in characters, a common limit of browsers and servers."""
+"""Maximum length of a URL value, in characters."""
 
 
 class UrlBlockType(BlockType):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+import regex as regex_module
 
 from ._context import CallContext
 from ._values import (
@@ -122,7 +122,8 @@ def substr(
 def regex(context: CallContext, value: object, pattern: object) -> object:
     """Test whether the whole string matches a Python regular expression.
 
-    A null value gives false. The pattern uses Python's ``re`` syntax.
+    A null value gives false. The pattern uses the syntax of Python's ``re``
+    module (matched with the compatible ``regex`` package, which has a timeout).
     """
     source = require_string(pattern, "regex() as its pattern")
     if len(source) > REGEX_MAX_PATTERN_LENGTH:
@@ -133,8 +134,8 @@ def regex(context: CallContext, value: object, pattern: object) -> object:
             f"of {REGEX_MAX_PATTERN_LENGTH}.",
         )
     try:
-        compiled = re.compile(source)
-    except re.error as error:
+        compiled = regex_module.compile(source)
+    except regex_module.error as error:
         raise ExpressionEvaluationError(
             f"regex() pattern {describe(source)} is invalid: {error}."
         ) from None
@@ -148,11 +149,19 @@ def regex(context: CallContext, value: object, pattern: object) -> object:
             f"regex() value is {len(text)} characters long, more than the limit of "
             f"{REGEX_MAX_INPUT_LENGTH}.",
         )
-    # NOTE: re has no timeout, and the evaluation timeout is not checked during
-    # a match. Patterns with nested quantifiers such as (a+)+ backtrack
-    # exponentially, so even inputs of a few dozen characters can block the
-    # worker. The length limits are the only bound on such patterns.
-    return compiled.fullmatch(text) is not None
+    # The regex package, unlike re, stops a match after a timeout, so a
+    # pattern with nested quantifiers such as (a+)+ cannot block the worker.
+    try:
+        matched = compiled.fullmatch(text, timeout=context.limits.timeout_seconds)
+    except TimeoutError:
+        raise ExpressionLimitError(
+            "timeout_seconds",
+            context.limits.timeout_seconds,
+            f"regex() pattern {describe(source)} took longer than "
+            f"{context.limits.timeout_seconds} s on a value of {len(text)} "
+            "characters; simplify the pattern.",
+        ) from None
+    return matched is not None
 
 
 def join(context: CallContext, separator: object, values: object) -> object:

@@ -196,17 +196,24 @@ def _read_workbook(data: bytes, filename: str) -> DefinitionData:
     elif data.startswith(_XLS_MAGIC):
         reader = xls_to_dict
     else:
-        what = "is empty" if not data else "is not an Excel workbook"
+        problem = "is empty" if not data else "is not an Excel workbook"
         raise XLSFormError(
-            f"The file {filename!r} {what}. Expected an XLSForm saved as .xlsx or "
+            f"The file {filename!r} {problem}. Expected an XLSForm saved as .xlsx or "
             ".xls; open the form in a spreadsheet program, save it in one of these "
             "formats and upload it again."
         )
     try:
         sheets = reader(BytesIO(data))
-    except PyXFormError as error:
+    except Exception as error:
+        # pyxform wraps the usual read errors in PyXFormError, but xlrd and
+        # openpyxl raise assorted exceptions (IndexError, CompDocError, ...)
+        # on damaged files, and an upload must not fail with any of them.
+        # NOTE: For damaged .xls files xlrd also prints warnings to stdout,
+        # because pyxform opens the workbook without a logfile.
+        logger.debug("Reading workbook %s failed", filename, exc_info=True)
+        detail = str(error).rstrip(".") or type(error).__name__
         raise XLSFormError(
-            f"The file {filename!r} could not be read as a workbook: {error}. "
+            f"The file {filename!r} could not be read as a workbook: {detail}. "
             "Check that it opens in a spreadsheet program, save it again and "
             "upload it again."
         ) from error
@@ -664,18 +671,20 @@ class _SurveyBuilder:
                 "was imported as a text question. Correct the type.",
             )
             return self._common_block(row, name, "text", scope)
+
         if kind in ("metadata", "external", "unsupported"):
-            what = {
+            reason = {
                 "metadata": "is device metadata",
                 "external": "is external data",
                 "unsupported": "is not supported",
             }[kind]
             message = (
-                f"The question {name!r} of type {type_text!r} {what} and was not "
+                f"The question {name!r} of type {type_text!r} {reason} and was not "
                 "imported."
             )
             self._skip(row, name, message, error=kind == "unsupported")
             return None
+
         if kind == "calculate":
             return self._calculation_block(row, name, scope)
         if kind == "range":
@@ -688,9 +697,9 @@ class _SurveyBuilder:
                 "which users see and can edit.",
             )
             return self._common_block(row, name, "text", scope)
-        block_type, config = _block_type(
-            kind, set(row.text("control", "appearance").split())
-        )
+
+        appearances = set(row.text("control", "appearance").split())
+        block_type, config = _block_type(kind, appearances)
         block = self._common_block(row, name, block_type, scope, value=kind != "note")
         if config:
             block["config"] = config
@@ -906,14 +915,14 @@ class _SurveyBuilder:
         changed = True
         while changed:
             changed = False
-            kept = []
+            remaining = []
             for pending, translation in translated:
                 if self._references_exist(pending, translation):
-                    kept.append((pending, translation))
+                    remaining.append((pending, translation))
                 else:
                     self._remove_calculation(pending)
                     changed = True
-            translated = kept
+            translated = remaining
 
         for pending, translation in translated:
             pending.apply(translation)
@@ -984,8 +993,8 @@ class _SurveyBuilder:
         The result is what the XPath computes: a number for arithmetic and
         numeric functions, a boolean for comparisons, logical operators and
         tests. A calculation that is one reference takes the kind of the
-        referenced question. Everything else is text, which is what XForms
-        stores for every calculation.
+        referenced question. Everything else is text, the type that pyxform
+        gives every calculate bind.
         """
         if translation.result is not None:
             return translation.result

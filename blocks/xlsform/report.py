@@ -18,10 +18,10 @@ class XLSFormError(AppgraphError):
 class ImportIssue:
     """Something in the spreadsheet that was not imported as written.
 
-    A warning means the import dropped or changed something that does not
-    change what the form collects, such as an appearance or device metadata.
-    An error means part of a question (a condition, a list of options) or a
-    whole question is missing from the definition.
+    A warning means something was left out or changed that the form can do
+    without, such as an appearance, a default value or device metadata. An
+    error means part of a question (a condition, a list of options) or a whole
+    question is missing, so the app behaves differently until it is fixed.
 
     Attributes:
         sheet: Sheet name: ``survey``, ``choices``, ``external_choices`` or

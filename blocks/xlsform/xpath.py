@@ -48,8 +48,8 @@ class Translation:
 
     Attributes:
         expression: Source text in the appgraph expression language.
-        result: What the expression computes, or None when it cannot be told
-            from the expression alone (a bare reference, ``today()``).
+        result: What the expression computes, or None when the expression
+            alone does not determine it (a bare reference, ``today()``).
         references: XLSForm names referenced as ``${name}``, in order of first
             use.
         option_columns: Choices-sheet columns that a choice filter reads, in
@@ -444,10 +444,11 @@ _REWRITE = "Rewrite this expression by hand after the import."
 
 
 def _unsupported(
-    what: str, construct: str, position: int, advice: str = _REWRITE
+    description: str, construct: str, position: int, advice: str = _REWRITE
 ) -> XPathTranslationError:
     return XPathTranslationError(
-        f"The expression uses {what} at character {position + 1}, which appgraph "
+        f"The expression uses {description} at character {position + 1}, which "
+        "appgraph "
         f"expressions do not support. {advice}",
         construct,
         position,
@@ -563,8 +564,8 @@ _UNSUPPORTED_FUNCTIONS: dict[str, str] = {
     "pi": "trigonometric functions are not supported",
 }
 
-# format-date codes of ODK that format_date() understands; the others (%y %n
-# %b %e %h %a %3) raise.
+# The format codes that format_date() understands. format-date() calls with
+# other codes raise.
 _DATE_CODES = frozenset("YmdHMS")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keywords of the appgraph lexer cannot be bare names.
@@ -615,8 +616,8 @@ class _Emitter:
         if not path.absolute and steps == (".",):
             return _Output(".", _ATOM, None)
         if not path.absolute and len(steps) == 2 and steps[0] == "..":
-            # ../name is a sibling in the same group, which a plain reference
-            # reaches because XLSForm names are unique in a form.
+            # ../name is a sibling in the same group. A plain reference reaches
+            # it as long as the name is unique, as ${name} references require.
             if _NAME.fullmatch(steps[1]) and ":" not in steps[1]:
                 return self._emit_reference(steps[1])
         if self._choice_filter and not path.absolute and len(steps) == 1:
@@ -629,10 +630,10 @@ class _Emitter:
                 return _Output(f"option.{field}", _ATOM, None)
         advice = "Refer to questions as ${name} instead."
         if path.absolute:
-            what = f"the absolute path '{path.text}'"
-            raise _unsupported(what, "absolute path", path.position, advice)
-        what = f"the relative path '{path.text}'"
-        raise _unsupported(what, "relative path", path.position, advice)
+            description = f"the absolute path '{path.text}'"
+            raise _unsupported(description, "absolute path", path.position, advice)
+        description = f"the relative path '{path.text}'"
+        raise _unsupported(description, "relative path", path.position, advice)
 
     def _emit_binary(self, node: _Binary) -> _Output:
         operator, power, kind = _OPERATORS[node.operator]
@@ -737,7 +738,7 @@ class _Emitter:
         for code in re.findall(r"%(.?)", pattern.value):
             if code not in _DATE_CODES:
                 raise _unsupported(
-                    f"the {call.name}() code '%{code}'; format_date() knows "
+                    f"the {call.name}() code '%{code}'; format_date() supports "
                     "%Y %m %d %H %M %S",
                     f"{call.name}()",
                     call.position,

@@ -61,7 +61,7 @@ class SQLiteStore(Store):
     """A :class:`~store.base.Store` in one SQLite file.
 
     Args:
-        path: The database file, created when missing; ``":memory:"`` keeps
+        path: The database file, created when missing. ``":memory:"`` keeps
             the data in memory on one connection, for tests.
         busy_timeout: Seconds to wait for another process's write lock.
         synchronous: SQLite's ``synchronous`` setting. With WAL, ``NORMAL``
@@ -161,7 +161,7 @@ class SQLiteStore(Store):
         db = self._connection(self._reader)
         if db is self._writer:
             # One in-memory connection: wait for writes so that a read never
-            # sees a transaction that may still roll back.
+            # returns rows of a transaction that may still roll back.
             async with self._lock:
                 return await _fetch(db, sql, params)
         return await _fetch(db, sql, params)
@@ -169,7 +169,7 @@ class SQLiteStore(Store):
     def _connection(self, db: aiosqlite.Connection | None) -> aiosqlite.Connection:
         if db is None:
             raise StorageError(
-                "The SQLite store is not open; call open() first or use it as "
+                "The SQLite store is not open. Call open() first or use it as "
                 "'async with SQLiteStore(...) as store'."
             )
         return db
@@ -177,7 +177,7 @@ class SQLiteStore(Store):
     # Workspaces ------------------------------------------------------------
 
     async def create_workspace(self, slug: str, name: str) -> Workspace:
-        """Create a workspace; a taken slug raises ConflictError."""
+        """Create a workspace with an unused slug."""
         workspace = Workspace(new_id(), slug, name, _now())
         async with self._write() as db:
             try:
@@ -190,7 +190,7 @@ class SQLiteStore(Store):
                 if not _is_unique_violation(error, "workspaces.slug"):
                     raise
                 raise ConflictError(
-                    f"A workspace with slug {slug!r} already exists; choose "
+                    f"A workspace with slug {slug!r} already exists. Choose "
                     f"another slug."
                 ) from error
         return workspace
@@ -250,14 +250,14 @@ class SQLiteStore(Store):
     async def revoke_token(
         self, token_id: str, *, workspace_id: str | None = None
     ) -> None:
-        """Revoke a token; NotFoundError when it is not in ``workspace_id``."""
+        """Revoke a token of ``workspace_id``, or of any workspace."""
         async with self._write() as db:
             rows = await _fetch(
                 db, "SELECT workspace_id FROM api_tokens WHERE id = ?", (token_id,)
             )
             if not rows or workspace_id not in (None, rows[0]["workspace_id"]):
                 raise NotFoundError(
-                    f"Token {token_id!r} does not exist in this workspace; list "
+                    f"Token {token_id!r} was not found in the workspace. List "
                     f"the workspace's tokens for valid ids."
                 )
             await db.execute(
@@ -325,8 +325,8 @@ class SQLiteStore(Store):
                 if not _is_unique_violation(error, "apps.slug"):
                     raise
                 raise ConflictError(
-                    f"An app with slug {slug!r} already exists in this workspace; "
-                    f"choose another slug."
+                    f"An app with slug {slug!r} already exists in this workspace. "
+                    f"Choose another slug."
                 ) from error
             await _insert_version(db, workspace_id, version)
         return app, version
@@ -352,7 +352,7 @@ class SQLiteStore(Store):
             if expected_current is not None and expected_current != current:
                 raise ConflictError(
                     f"App {app_id!r} is at version {current}, but the change was "
-                    f"based on version {expected_current}; reload the app and "
+                    f"based on version {expected_current}. Reload the app and "
                     f"apply the change again."
                 )
             now = _now()
@@ -479,8 +479,8 @@ class SQLiteStore(Store):
                     ),
                 )
             except sqlite3.IntegrityError as error:
-                # The unique index decides which of two racing inserts wins;
-                # the loser returns the winner's record and writes no event.
+                # The unique index decides which of two racing inserts wins.
+                # The loser returns the winner's record and writes no event.
                 if idempotency_key is None or not _is_unique_violation(
                     error, "records.idempotency_key"
                 ):
@@ -512,7 +512,7 @@ class SQLiteStore(Store):
             if expected_revision is not None and expected_revision != current.revision:
                 raise ConflictError(
                     f"Record {record_id!r} is at revision {current.revision}, but "
-                    f"the update was based on revision {expected_revision}; reload "
+                    f"the update was based on revision {expected_revision}. Reload "
                     f"the record and apply the change again."
                 )
             await _require_app_version(db, current.app_id, version)
@@ -631,7 +631,7 @@ class SQLiteStore(Store):
     # Sequences -------------------------------------------------------------
 
     async def next_number(self, app_id: str, block_id: str, start: int) -> int:
-        """Allocate the next number; ``start`` is used by the first call only."""
+        """Allocate the next number, starting at ``start`` on the first call."""
         async with self._write() as db:
             try:
                 rows = await _fetch(
@@ -725,6 +725,8 @@ class SQLiteStore(Store):
 
     async def fetch_undispatched(self, limit: int) -> list[OutboxEvent]:
         """Return up to ``limit`` undispatched events, oldest first."""
+        if limit < 0:
+            raise ValueError(f"limit must be 0 or more, got {limit}.")
         rows = await self._fetch_all(
             "SELECT * FROM outbox WHERE dispatched_at IS NULL ORDER BY seq LIMIT ?",
             (limit,),
@@ -765,7 +767,7 @@ async def _require_workspace(db: aiosqlite.Connection, workspace_id: str) -> Non
     rows = await _fetch(db, "SELECT 1 FROM workspaces WHERE id = ?", (workspace_id,))
     if not rows:
         raise NotFoundError(
-            f"Workspace {workspace_id!r} does not exist; create it first or "
+            f"Workspace {workspace_id!r} was not found. Create it first or "
             f"check the id."
         )
 
@@ -787,7 +789,7 @@ async def _require_app_version(
         raise _app_not_found(app_id)
     if rows[0]["number"] is None:
         raise NotFoundError(
-            f"App {app_id!r} has no version {version}; submit against a saved "
+            f"App {app_id!r} has no version {version}. Submit against a saved "
             f"version of the app."
         )
 
@@ -800,7 +802,7 @@ async def _require_live_record(db: aiosqlite.Connection, record_id: str) -> Reco
     )
     if not rows:
         raise NotFoundError(
-            f"Record {record_id!r} does not exist or was deleted; check the id."
+            f"Record {record_id!r} was not found or was deleted. Check the id."
         )
     return _record(rows[0])
 
@@ -960,14 +962,14 @@ def _optional_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text)
 
 
-def _dump_json(value: Any, what: str) -> str:
+def _dump_json(value: Any, label: str) -> str:
     try:
         return json.dumps(
             value, ensure_ascii=False, separators=(",", ":"), allow_nan=False
         )
     except (TypeError, ValueError) as error:
         raise ValueError(
-            f"The {what} is not JSON data ({error}); store exact decimals as "
+            f"The {label} is not JSON data ({error}). Store exact decimals as "
             f"strings and use only str, int, bool, None, lists and dicts."
         ) from error
 
@@ -983,7 +985,7 @@ def _is_unique_violation(error: sqlite3.IntegrityError, column: str) -> bool:
 
 def _app_not_found(app_id: str) -> NotFoundError:
     return NotFoundError(
-        f"App {app_id!r} does not exist in this workspace; check the app id."
+        f"App {app_id!r} was not found in the workspace. Check the app id."
     )
 
 

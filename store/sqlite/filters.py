@@ -60,7 +60,7 @@ def json_path(path: FieldPath) -> str:
             :data:`KEY_PATTERN`.
     """
     if not path:
-        raise ValueError("A field path needs at least one key; got an empty path.")
+        raise ValueError("A field path needs at least one key, got an empty path.")
     for key in path:
         if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
             raise ValueError(
@@ -123,7 +123,7 @@ def fold_case(value: object) -> str | None:
     return str(value).casefold()
 
 
-SQL_FUNCTIONS: tuple[tuple[str, int, Callable[..., object]], ...] = (
+SQL_FUNCTIONS: tuple[tuple[str, int, Callable[..., float | str | None]], ...] = (
     ("ag_distance_m", 4, distance_m),
     ("ag_fold", 1, fold_case),
 )
@@ -147,7 +147,7 @@ def _value_sql(path: FieldPath, operand: Operand, column: str) -> str:
     if operand in (Operand.DATETIME, Operand.TIME):
         # julianday() applies the offset, so instants compare across offsets.
         # A time without a date counts as a time on 2000-01-01.
-        # NOTE: julianday() keeps milliseconds; finer digits are ignored.
+        # NOTE: julianday() keeps milliseconds and ignores finer digits.
         return f"julianday({raw})"
     return raw
 
@@ -240,8 +240,8 @@ class _Compiler:
             return self._membership(node)
         if isinstance(node.value, tuple):
             raise ValueError(
-                f"Operator {operator.value} expects one value, got a list; "
-                f"use in or not_in for lists."
+                f"Operator {operator.value} expects one value, got a list. "
+                f"Use in or not_in for lists."
             )
         if node.value is None and operator in (Operator.EQ, Operator.NE):
             return (
@@ -316,8 +316,8 @@ class _Compiler:
         # tuple of values matches every record.
         if not node.values:
             return "1"
-        each = " AND ".join(has((v,)) for v in node.values)
-        return f"({is_array} AND {each})"
+        all_present = " AND ".join(has((v,)) for v in node.values)
+        return f"({is_array} AND {all_present})"
 
     def _within_radius(self, node: WithinRadius) -> str:
         center_lat = float(node.lat)

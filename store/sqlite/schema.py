@@ -73,7 +73,7 @@ _INITIAL = [
     """
     CREATE TRIGGER app_versions_immutable BEFORE UPDATE ON app_versions
     BEGIN
-        SELECT RAISE(ABORT, 'app versions are immutable; save a new version');
+        SELECT RAISE(ABORT, 'app versions are immutable, so save a new version');
     END
     """,
     """
@@ -167,7 +167,7 @@ async def migrate(db: aiosqlite.Connection) -> int:
             if current > SCHEMA_VERSION:
                 raise StorageError(
                     f"The database schema is version {current}, but this appgraph "
-                    f"supports versions up to {SCHEMA_VERSION}; upgrade appgraph "
+                    f"supports versions up to {SCHEMA_VERSION}. Upgrade appgraph "
                     f"or open a different database file."
                 )
             if current == SCHEMA_VERSION:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from graphql import (
     GraphQLArgument,
+    GraphQLError,
     GraphQLField,
     GraphQLInt,
     GraphQLList,
@@ -18,16 +19,18 @@ from graphql import (
     GraphQLScalarType,
     GraphQLSchema,
     GraphQLString,
+    located_error,
 )
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 
 from api.context import Caller, RequestContext
+from api.errors import format_error, log_unexpected
 from api.http import GraphQLHTTPEndpoint, negotiate_media_type
 from api.limits import Limits
 from api.ws import GraphQLWebSocketEndpoint
-from blocks.errors import NotFoundError
+from blocks.errors import ErrorCode, NotFoundError, Problem, ProblemsError
 from store.models import ApiToken, Role
 
 GRAPHQL_RESPONSE = "application/graphql-response+json; charset=utf-8"
@@ -700,7 +703,53 @@ def test_graphiql_page_not_served_to_json_clients(
     provider: SwappableProvider,
 ) -> None:
     with TestClient(build_app(provider, graphiql=True)) as client:
-        response = client.get(
-            "/graphql", params={"query": "{ hello }"}, headers=AUTH
-        )
+        response = client.get("/graphql", params={"query": "{ hello }"}, headers=AUTH)
     assert response.json() == {"data": {"hello": "Hello, world!"}}
+
+
+# Error formatting ------------------------------------------------------------
+
+
+def test_format_error_lists_problems() -> None:
+    cause = ProblemsError([Problem(("name",), ErrorCode.REQUIRED, "Enter a name.")])
+    error = GraphQLError(str(cause), path=["appCreate"], original_error=cause)
+    assert format_error(error)["extensions"] == {
+        "problems": [{"path": ["name"], "code": "REQUIRED", "message": "Enter a name."}]
+    }
+
+
+def test_format_error_keeps_graphql_error_message() -> None:
+    error = located_error(GraphQLError("Deliberate."), None, ["field"])
+    assert format_error(error)["message"] == "Deliberate."
+
+
+def test_format_error_keeps_scalar_value_error() -> None:
+    cause = ValueError("Decimal expects a number.")
+    inner = GraphQLError("Expected type 'Decimal'.", original_error=cause)
+    error = GraphQLError("Variable '$x' has invalid value.", original_error=inner)
+    assert format_error(error)["message"] == "Variable '$x' has invalid value."
+
+
+def test_format_error_masks_scalar_runtime_error() -> None:
+    inner = GraphQLError(SECRET, original_error=RuntimeError(SECRET))
+    error = GraphQLError(f"Variable '$x': {SECRET}", original_error=inner)
+    assert format_error(error)["message"] == "Unexpected error."
+
+
+def test_format_error_masks_field_value_error() -> None:
+    error = GraphQLError(SECRET, path=["a"], original_error=ValueError(SECRET))
+    formatted = format_error(error)
+    assert formatted["message"] == "Unexpected error."
+    assert formatted["path"] == ["a"]
+
+
+def test_log_unexpected_counts_repeats(caplog: pytest.LogCaptureFixture) -> None:
+    errors = [
+        GraphQLError(SECRET, path=["items", i], original_error=RuntimeError(SECRET))
+        for i in range(3)
+    ]
+    with caplog.at_level(logging.ERROR, logger="api.errors"):
+        log_unexpected(errors, operation_name="List", workspace_id="ws1")
+    assert len(caplog.records) == 1
+    assert "2 more" in caplog.records[0].getMessage()
+    assert "items.0" in caplog.records[0].getMessage()

@@ -52,7 +52,9 @@ def upload(
             else json.dumps(operations),
             "map": file_map if isinstance(file_map, str) else json.dumps(file_map),
         },
-        files={name: (f"{name}.txt", data, "text/plain") for name, data in files.items()},
+        files={
+            name: (f"{name}.txt", data, "text/plain") for name, data in files.items()
+        },
         headers=PREFLIGHT if headers is None else headers,
     )
 

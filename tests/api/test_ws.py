@@ -12,6 +12,7 @@ import uvicorn
 from starlette.testclient import TestClient, WebSocketTestSession
 from websockets.asyncio.client import connect as websocket_connect
 from websockets.exceptions import ConnectionClosedError
+from websockets.typing import Subprotocol
 
 from api.limits import Limits
 from tests.api.test_http import (
@@ -60,7 +61,9 @@ def initialise(ws: WebSocketTestSession, token: str = "good") -> None:
     assert ws.receive_json() == {"type": "connection_ack"}
 
 
-def subscribe(ws: WebSocketTestSession, operation_id: str, query: str, **extra: Any) -> None:
+def subscribe(
+    ws: WebSocketTestSession, operation_id: str, query: str, **extra: Any
+) -> None:
     ws.send_json(
         {
             "id": operation_id,
@@ -243,7 +246,9 @@ def test_server_sends_pings(provider: SwappableProvider) -> None:
 def test_subscription_streams_then_completes(client: TestClient) -> None:
     with open_socket(client) as ws:
         initialise(ws)
-        subscribe(ws, "s1", "subscription($n: Int!) { counter(n: $n) }", variables={"n": 3})
+        subscribe(
+            ws, "s1", "subscription($n: Int!) { counter(n: $n) }", variables={"n": 3}
+        )
         messages = [ws.receive_json() for _ in range(4)]
     assert messages == [
         {"id": "s1", "type": "next", "payload": {"data": {"counter": 1}}},
@@ -340,7 +345,10 @@ def test_stream_failure_sends_masked_error(
         "id": "b1",
         "type": "error",
         "payload": [
-            {"message": "Unexpected error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+            {
+                "message": "Unexpected error.",
+                "extensions": {"code": "INTERNAL_SERVER_ERROR"},
+            }
         ],
     }
     assert "Broken" in caplog.records[0].getMessage()
@@ -439,9 +447,11 @@ def server_address(provider: SwappableProvider) -> Iterator[str]:
 
 async def test_real_server_runs_subscription(server_address: str) -> None:
     async with websocket_connect(
-        f"ws://{server_address}/graphql", subprotocols=[SUBPROTOCOL]
+        f"ws://{server_address}/graphql", subprotocols=[Subprotocol(SUBPROTOCOL)]
     ) as ws:
-        await ws.send(json.dumps({"type": "connection_init", "payload": {"token": "good"}}))
+        await ws.send(
+            json.dumps({"type": "connection_init", "payload": {"token": "good"}})
+        )
         assert json.loads(await ws.recv()) == {"type": "connection_ack"}
         await ws.send(
             json.dumps(

@@ -404,7 +404,9 @@ def test_outer_cannot_see_row_field(registry: BlockRegistry) -> None:
 
 
 def test_repeat_member_unknown(registry: BlockRegistry) -> None:
-    data = {"blocks": [repeat("trees", number("dbh")), calculation("t", "sum(trees.dhb)")]}
+    data = {
+        "blocks": [repeat("trees", number("dbh")), calculation("t", "sum(trees.dhb)")]
+    }
     problem = only(validate(registry, data))
     assert problem.code is ErrorCode.UNKNOWN_REFERENCE
     assert "no field 'dhb'" in problem.message
@@ -563,7 +565,8 @@ def test_fuzz_only_definition_errors(registry: BlockRegistry) -> None:
     names = [*registry.names(), "nope"]
     checked = 0
     for _ in range(400):
-        data = {"blocks": [_fuzz_block(rng, names, 0) for _ in range(rng.randrange(4))]}
+        blocks = [_fuzz_block(rng, names, 0) for _ in range(rng.randrange(4))]
+        data: dict[str, Any] = {"blocks": blocks}
         if rng.random() < 0.2:
             data["languages"] = rng.choice([["en"], "en", [1], []])
         try:

@@ -43,7 +43,9 @@ async def test_create_app_stores_attributes(store: Store, workspace: Workspace) 
     assert app.description == "Customer orders"
 
 
-async def test_create_app_stores_version_one(store: Store, workspace: Workspace) -> None:
+async def test_create_app_stores_version_one(
+    store: Store, workspace: Workspace
+) -> None:
     app, version = await store.create_app(
         workspace.id, "orders", "Orders", "", DEFINITION, "admin-1", note="first"
     )
@@ -262,6 +264,8 @@ async def test_sqlite_version_rows_reject_updates(
     db = sqlite3.connect(tmp_path / "store.db")
     try:
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-            db.execute("UPDATE app_versions SET note = 'changed' WHERE app_id = ?", (app.id,))
+            db.execute(
+                "UPDATE app_versions SET note = 'changed' WHERE app_id = ?", (app.id,)
+            )
     finally:
         db.close()

@@ -236,9 +236,7 @@ async def test_update_record_writes_event(store: Store, app: App) -> None:
     }
 
 
-async def test_update_record_expected_revision_matches(
-    store: Store, app: App
-) -> None:
+async def test_update_record_expected_revision_matches(store: Store, app: App) -> None:
     record, _ = await store.insert_record(app.workspace_id, app.id, 1, {}, "user-1")
 
     updated = await store.update_record(
@@ -248,9 +246,7 @@ async def test_update_record_expected_revision_matches(
     assert updated.revision == 2
 
 
-async def test_update_record_stale_revision_conflicts(
-    store: Store, app: App
-) -> None:
+async def test_update_record_stale_revision_conflicts(store: Store, app: App) -> None:
     record, _ = await store.insert_record(app.workspace_id, app.id, 1, {}, "user-1")
     await store.update_record(record.id, {"name": "Bea"}, 1, "user-1")
 

@@ -8,13 +8,17 @@ from blocks.errors import NotFoundError
 from store import Role, SQLiteStore, Store, Workspace, hash_token
 
 
-async def test_create_token_plaintext_format(store: Store, workspace: Workspace) -> None:
+async def test_create_token_plaintext_format(
+    store: Store, workspace: Workspace
+) -> None:
     plaintext, _ = await store.create_token(workspace.id, Role.ADMIN, "user-1", "cli")
 
     assert re.fullmatch(r"ag_[A-Za-z0-9_-]{43}", plaintext)
 
 
-async def test_create_token_plaintexts_differ(store: Store, workspace: Workspace) -> None:
+async def test_create_token_plaintexts_differ(
+    store: Store, workspace: Workspace
+) -> None:
     first, _ = await store.create_token(workspace.id, Role.ADMIN, "user-1", "a")
     second, _ = await store.create_token(workspace.id, Role.ADMIN, "user-1", "b")
 
@@ -108,11 +112,11 @@ async def test_revoke_token_other_workspace_keeps_token(
 
 
 async def test_list_tokens_skips_revoked(store: Store, workspace: Workspace) -> None:
-    _, kept = await store.create_token(workspace.id, Role.ADMIN, "user-1", "kept")
+    _, active = await store.create_token(workspace.id, Role.ADMIN, "user-1", "a")
     _, revoked = await store.create_token(workspace.id, Role.ADMIN, "user-1", "gone")
     await store.revoke_token(revoked.id, workspace_id=workspace.id)
 
-    assert await store.list_tokens(workspace.id) == [kept]
+    assert await store.list_tokens(workspace.id) == [active]
 
 
 async def test_list_tokens_oldest_first(store: Store, workspace: Workspace) -> None:

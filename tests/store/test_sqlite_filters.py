@@ -46,13 +46,13 @@ def _insert(db: sqlite3.Connection, *rows: dict[str, Any]) -> None:
     db.executemany("INSERT INTO t (data) VALUES (?)", [(json.dumps(r),) for r in rows])
 
 
-def _evaluate(db: sqlite3.Connection, node: FilterNode) -> list[object]:
+def _evaluate(db: sqlite3.Connection, node: FilterNode) -> list[Any]:
     sql, params = compile_filter(node, "t.data")
     return [row[0] for row in db.execute(f"SELECT {sql} FROM t", params)]
 
 
 def test_json_path_quotes_each_key() -> None:
-    assert json_path(("site", "lat")) == "'$.\"site\".\"lat\"'"
+    assert json_path(("site", "lat")) == '\'$."site"."lat"\''
 
 
 @pytest.mark.parametrize("key", ["a.b", "a:b", "a-b", "_a1", "Seedling_1"])
@@ -106,7 +106,9 @@ def test_compile_filter_escapes_like_wildcards() -> None:
 def test_compile_filter_folds_unicode_case(db: sqlite3.Connection) -> None:
     _insert(db, {"title": "STRASSE \u00c9T\u00c9"})
 
-    result = _evaluate(db, Compare(("title",), Operator.CONTAINS, "stra\u00dfe \u00e9t\u00e9"))
+    result = _evaluate(
+        db, Compare(("title",), Operator.CONTAINS, "stra\u00dfe \u00e9t\u00e9")
+    )
 
     assert result == [1]
 

@@ -174,3 +174,10 @@ def test_calculation_expression_and_index_values() -> None:
     assert CALCULATION.index_value(number, "2.5") == Decimal("2.5")
     assert CALCULATION.to_expression(calc_block(), "2.5") == "2.5"
     assert not CALCULATION.is_empty(False)
+
+
+def test_text_result_rejects_huge_integer() -> None:
+    with pytest.raises(ValueProblem) as caught:
+        CALCULATION.coerce_result(calc_block(), 10**5000)
+    assert caught.value.code is ErrorCode.OUT_OF_RANGE
+    assert "more than 40 digits" in caught.value.message

@@ -349,3 +349,11 @@ def test_select_many_index_value_is_list() -> None:
     assert SELECT_MANY.index_kind is IndexKind.KEYWORD
     assert SELECT_MANY.index_value(many_block(), ["rice"]) == ["rice"]
     assert SELECT_MANY.operand is None
+
+
+def test_select_one_config_data_hides_value() -> None:
+    options = [{"value": "a", "data": {"value": "b"}}]
+    block = Block("pick", "select_one", config={"options": options})
+    problems = SELECT_ONE.validate_config(block, ConfigContext())
+    assert [p.path for p in problems] == [("options", 0, "data", "value")]
+    assert problems[0].code is ErrorCode.INVALID_CONFIG

@@ -108,7 +108,9 @@ def _bearer(request: Request) -> str | None:
     return None
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None
+) -> Starlette:
     """Create the ASGI application serving GraphQL, files and health checks."""
     settings = settings or Settings.from_env()
     runtime = runtime or Runtime(settings)
@@ -135,14 +137,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             )
         file_id = request.path_params["file_id"]
         stored = await runtime.store.get_file(caller.workspace_id, file_id)
-        if stored is None or (not caller.is_admin and stored.created_by != caller.user_id):
+        if stored is None or (
+            not caller.is_admin and stored.created_by != caller.user_id
+        ):
             return JSONResponse({"error": f"No file {file_id!r}."}, status_code=404)
         data = await runtime.blobs.open(stored.sha256)
+        filename = _safe_filename(stored.filename)
         return Response(
             data,
             media_type=stored.content_type,
             headers={
-                "Content-Disposition": f'attachment; filename="{_safe_filename(stored.filename)}"',
+                "Content-Disposition": f'attachment; filename="{filename}"',
                 "X-Content-Type-Options": "nosniff",
                 "ETag": f'"{stored.sha256}"',
             },

@@ -220,7 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     create_token.add_argument("--user", required=True, help="User id to act as.")
     create_token.add_argument("--label", default="", help="Note for admins.")
 
-    importer = commands.add_parser("import-xlsform", help="Import an XLSForm as an app.")
+    importer = commands.add_parser(
+        "import-xlsform", help="Import an XLSForm as an app."
+    )
     importer.add_argument("file", type=Path, help=".xlsx or .xls file.")
     importer.add_argument("--workspace", required=True, help="Workspace slug.")
     importer.add_argument("--slug", help="App slug (default: the form id).")
@@ -238,12 +240,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "workspace":
-        workspace_id = asyncio.run(_create_workspace(args.data_dir, args.slug, args.name))
+        workspace_id = asyncio.run(
+            _create_workspace(args.data_dir, args.slug, args.name)
+        )
         print(f"Created workspace {args.slug!r} ({workspace_id}).")
         return 0
     if args.command == "token":
         token = asyncio.run(
-            _create_token(args.data_dir, args.workspace, args.role, args.user, args.label)
+            _create_token(
+                args.data_dir, args.workspace, args.role, args.user, args.label
+            )
         )
         print(token)
         return 0

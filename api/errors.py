@@ -123,8 +123,9 @@ def log_unexpected(
     """Log the unexpected errors of one result, with the first one's traceback.
 
     A list field whose items all fail would repeat one traceback per item, so
-    only the first is logged in full and the others are counted. Variable
-    values and tokens are never logged.
+    only the first is logged in full and the others are counted. The log line
+    names the operation, workspace and path but no variable values or tokens.
+    The traceback does contain the exception's own message.
     """
     unexpected = [error for error in errors if is_unexpected(error)]
     if not unexpected:

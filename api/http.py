@@ -1,7 +1,9 @@
 """GraphQL over HTTP: the GET and POST transport of the GraphQL API.
 
 The endpoint follows the GraphQL over HTTP draft specification
-(https://graphql.github.io/graphql-over-http/draft/) with these choices:
+(https://graphql.github.io/graphql-over-http/draft/) with the choices below.
+NOTE: the status rules were written from the draft as of 2024 and not
+rechecked against its current text.
 
 - A POST body is ``application/json`` or a GraphQL multipart request (see
   :mod:`api.multipart`). Other content types get 415 and a JSON array (a
@@ -11,12 +13,13 @@ The endpoint follows the GraphQL over HTTP draft specification
   served on the WebSocket endpoint.
 - The response media type is ``application/graphql-response+json`` unless the
   Accept header prefers ``application/json``. A request without an Accept
-  header also gets ``application/graphql-response+json``, although the draft
-  recommends ``application/json`` for it while legacy clients remain.
+  header also gets ``application/graphql-response+json``, so a legacy client
+  that relies on status 200 for GraphQL errors must send
+  ``Accept: application/json``.
 - With ``application/graphql-response+json``, a request that does not reach
   execution (bad request, syntax or validation error, unknown operation,
   invalid variables) gets 400 and a body without ``data``. With
-  ``application/json`` such GraphQL errors get 200, as the draft requires for
+  ``application/json`` such GraphQL errors get 200, as the draft recommends for
   legacy clients, while malformed requests still get 400.
 """
 

@@ -42,12 +42,11 @@ _Spreads = list[tuple[int, str]]
 class Limits:
     """Limits on the size and shape of one GraphQL request."""
 
-    max_depth: int = 12
+    max_depth: int = 15
     """Maximum nesting of fields in an operation, through fragments and
-    including introspection fields. ``{ a { b } }`` has depth 2.
-
-    NOTE: the query of ``graphql.get_introspection_query()`` (graphql-core 3.3)
-    has depth 15, so tools that introspect the schema need at least 15."""
+    including introspection fields. ``{ a { b } }`` has depth 2. The default
+    is 15 because the query of ``graphql.get_introspection_query()``
+    (graphql-core 3.3), which GraphiQL and code generators send, has depth 15."""
     max_aliases: int = 30
     """Maximum number of aliased fields in a document."""
     max_tokens: int = 5000

@@ -260,7 +260,9 @@ class Operations:
             ),
         )
 
-    async def generic_record(self, caller: Caller, record_id: str) -> gql.GenericRecord | None:
+    async def generic_record(
+        self, caller: Caller, record_id: str
+    ) -> gql.GenericRecord | None:
         """Return one record with data as JSON, or None."""
         try:
             record = await self.services.readable_record(caller, record_id)
@@ -336,7 +338,9 @@ class Operations:
 
     # App mutations ---------------------------------------------------------
 
-    async def app_create(self, caller: Caller, input: gql.AppCreateInput) -> gql.AppPayload:
+    async def app_create(
+        self, caller: Caller, input: gql.AppCreateInput
+    ) -> gql.AppPayload:
         """Create an app."""
         try:
             app, version = await self.services.create_app(
@@ -353,7 +357,9 @@ class Operations:
             app=self.app(app), version=self.version(version), errors=[]
         )
 
-    async def app_update(self, caller: Caller, input: gql.AppUpdateInput) -> gql.AppPayload:
+    async def app_update(
+        self, caller: Caller, input: gql.AppUpdateInput
+    ) -> gql.AppPayload:
         """Change an app's metadata."""
         try:
             self.services.require_admin(caller, "change apps")
@@ -390,7 +396,9 @@ class Operations:
             app=self.app(app), version=self.version(version), errors=[]
         )
 
-    async def app_rollback(self, caller: Caller, input: gql.AppRollbackInput) -> gql.AppPayload:
+    async def app_rollback(
+        self, caller: Caller, input: gql.AppRollbackInput
+    ) -> gql.AppPayload:
         """Roll an app back to an earlier version."""
         try:
             app, version = await self.services.rollback(
@@ -487,18 +495,26 @@ class Operations:
         except AppgraphError as error:
             return gql.RecordPayload(record=None, created=None, errors=_in_data(error))
         return gql.RecordPayload(
-            record=self.generic_record_object(record, app.slug), created=False, errors=[]
+            record=self.generic_record_object(record, app.slug),
+            created=False,
+            errors=[],
         )
 
-    async def generic_record_delete(self, caller: Caller, record_id: str) -> gql.RecordPayload:
+    async def generic_record_delete(
+        self, caller: Caller, record_id: str
+    ) -> gql.RecordPayload:
         """Delete a record."""
         try:
             record = await self.services.delete_record(caller, str(record_id))
             app = await self.services.app_by_id(caller, record.app_id)
         except AppgraphError as error:
-            return gql.RecordPayload(record=None, created=None, errors=user_errors(error))
+            return gql.RecordPayload(
+                record=None, created=None, errors=user_errors(error)
+            )
         return gql.RecordPayload(
-            record=self.generic_record_object(record, app.slug), created=False, errors=[]
+            record=self.generic_record_object(record, app.slug),
+            created=False,
+            errors=[],
         )
 
     # Subscriptions ---------------------------------------------------------
@@ -531,7 +547,9 @@ class Operations:
             app=self.app(app), version=self.version(version), diff=diff
         )
 
-    async def record_events(self, caller: Caller, slug: str) -> AsyncIterator[gql.RecordEvent]:
+    async def record_events(
+        self, caller: Caller, slug: str
+    ) -> AsyncIterator[gql.RecordEvent]:
         """Yield record changes of an app that the caller may read."""
         app = await self.services.app_for(caller, slug)
         async for event in self._record_events(caller, app.id):
@@ -542,7 +560,9 @@ class Operations:
                 record=self.generic_record_object(record, app.slug) if record else None,
             )
 
-    async def _record_events(self, caller: Caller, app_id: str) -> AsyncIterator[OutboxEvent]:
+    async def _record_events(
+        self, caller: Caller, app_id: str
+    ) -> AsyncIterator[OutboxEvent]:
         async for event in self.services.events(caller):
             if event.app_id != app_id or event.kind not in _RECORD_EVENT_KINDS:
                 continue
@@ -568,7 +588,13 @@ class Operations:
 def _require_mapping(value: Any, name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise ProblemsError(
-            [Problem((name,), ErrorCode.INVALID_TYPE, f"Expected `{name}` to be an object.")]
+            [
+                Problem(
+                    (name,),
+                    ErrorCode.INVALID_TYPE,
+                    f"Expected `{name}` to be an object.",
+                )
+            ]
         )
     return value
 

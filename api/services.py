@@ -111,7 +111,9 @@ class Services:
         ):
             definition = await self.definition(app.id, app.current_version)
             sources.append(
-                AppSource(app.id, app.slug, app.current_version, definition, app.description)
+                AppSource(
+                    app.id, app.slug, app.current_version, definition, app.description
+                )
             )
         await self.schemas.rebuild(workspace_id, sources)
 
@@ -209,7 +211,9 @@ class Services:
             caller.user_id,
             shared_with_members=shared_with_members,
         )
-        logger.info("Created app %s (%s) in workspace %s", app.id, slug, app.workspace_id)
+        logger.info(
+            "Created app %s (%s) in workspace %s", app.id, slug, app.workspace_id
+        )
         await self._publish_now()
         return app, version
 

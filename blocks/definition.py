@@ -123,7 +123,7 @@ def parse_definition(data: Mapping[str, Any]) -> Definition:
             Problem(
                 ("languages",),
                 ErrorCode.INVALID,
-                "Expected a list of language codes such as [\"en\", \"sw\"].",
+                'Expected a list of language codes such as ["en", "sw"].',
             )
         )
         languages = []
@@ -179,7 +179,7 @@ def _parse_block(raw: Any, path: Path, problems: list[Problem]) -> Block | None:
             Problem(
                 (*path, "type"),
                 ErrorCode.REQUIRED,
-                "Every block needs a type, such as \"text\" or \"number\".",
+                'Every block needs a type, such as "text" or "number".',
             )
         )
     name = raw.get("name", "")
@@ -272,7 +272,7 @@ def _parse_rules(value: Any, path: Path, problems: list[Problem]) -> list[Rule]:
                 Problem(
                     (*path, index),
                     ErrorCode.INVALID,
-                    "Expected {\"expression\": ..., \"message\": ...}.",
+                    'Expected {"expression": ..., "message": ...}.',
                 )
             )
             continue

@@ -461,7 +461,7 @@ def _option_changes(before: _Placed, after: _Placed) -> Iterator[Change]:
 
 # Config -----------------------------------------------------------------
 
-_FREE_KEYS = frozenset(
+_NON_BREAKING_KEYS = frozenset(
     {
         "placeholder",
         "pattern_message",
@@ -524,7 +524,7 @@ def _show(value: Any) -> str:
 
 
 def _config_change_breaks(key: str, before: Any, after: Any) -> bool:
-    if key in _FREE_KEYS:
+    if key in _NON_BREAKING_KEYS:
         return False
     if key in _LOWER_BOUND_KEYS:
         return _narrows(before, after, lower=True)

@@ -13,7 +13,14 @@ from decimal import Decimal
 from enum import StrEnum
 
 FieldPath = tuple[str, ...]
-"""Keys from the record's data root down to a stored scalar."""
+"""Keys from the record's data root down to a stored scalar, or one of
+:data:`RECORD_COLUMNS` alone."""
+
+RECORD_COLUMNS = frozenset(
+    {"$id", "$created_at", "$updated_at", "$created_by", "$updated_by"}
+)
+"""One-key paths that name a record's own fields instead of its data. Block
+ids cannot start with ``$``, so these never clash with data keys."""
 
 Scalar = str | int | Decimal | bool | None
 

@@ -17,8 +17,8 @@ them at once. The steps:
    calculation reads the final values it refers to. A computed block's value
    is its config expression named ``expression``. A hidden block has the
    value null for other expressions. Its submitted value is dropped without a
-   problem, because clients may still send values of fields that became
-   hidden after an earlier answer changed.
+   problem, even an invalid one, because clients may still send values of
+   fields that became hidden after another value changed.
 5. Check every visible block: ``required`` and ``required_if``, its rules,
    the options a ``choice_filter`` allows, and the row count of a repeat.
 
@@ -31,7 +31,6 @@ when it evaluates to true or null, so a rule can skip a case with
 
 from __future__ import annotations
 
-import logging
 from collections import ChainMap
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
@@ -56,8 +55,6 @@ from blocks.expressions import (
 )
 from blocks.registry import BlockRegistry
 from blocks.validation import CHOICE_FILTER_KEY, evaluation_order
-
-logger = logging.getLogger(__name__)
 
 MAX_LISTED_FIELDS = 20
 """How many valid field ids an ``UNKNOWN_FIELD`` message lists at most."""
@@ -157,8 +154,9 @@ async def normalize_submission(
     state = await _read_level(plan, merged, data, existing, (), run)
     await _evaluate_level(state, run)
     _check_level(state, run)
-    if run.problems:
-        raise SubmissionError(run.problems)
+    problems = [p for p in run.problems if not run.is_hidden(p.path)]
+    if problems:
+        raise SubmissionError(problems)
     return state.stored()
 
 
@@ -291,11 +289,16 @@ class _Run:
         self.context = context
         self.create = create
         self.problems: list[Problem] = []
+        self.hidden_paths: set[Path] = set()
         now = context.now
         self.limits = Limits(clock=lambda: now)
 
     def report(self, path: Path, code: ErrorCode, message: str) -> None:
         self.problems.append(Problem(path, code, message))
+
+    def is_hidden(self, path: Path) -> bool:
+        """Return whether ``path`` is a hidden block or lies inside one."""
+        return any(path[:end] in self.hidden_paths for end in range(1, len(path) + 1))
 
     def evaluate(self, source: str, env: Env) -> object:
         """Evaluate ``source`` with ``env``, raising ExpressionError on failure."""
@@ -320,7 +323,7 @@ class _LevelState:
     plan: _LevelPlan
     prefix: Path
     existing: Mapping[str, Any]
-    """Stored data of this level before the update; empty on creation."""
+    """Stored data of this level before the update, or empty on creation."""
     values: dict[str, Any] = field(default_factory=dict)
     """Stored forms by block id; repeats are in :attr:`rows` instead."""
     rows: dict[str, list[_LevelState]] = field(default_factory=dict)
@@ -409,9 +412,8 @@ async def _read_level(
         if node.rows is None:
             stored = state.values[block_id]
             state.env[block_id] = _to_expression(node, stored)
-    for node in plan.nodes:
-        if node.role in (BlockRole.COMPUTED, BlockRole.ASSIGNED):
-            state.env.setdefault(node.block.id, None)
+    for node in plan.stored_nodes():
+        state.env.setdefault(node.block.id, None)
     return state
 
 
@@ -527,6 +529,7 @@ async def _evaluate_level(state: _LevelState, run: _Run) -> None:
         block_id = node.block.id
         if not _is_visible(state, node, run):
             state.hidden.add(block_id)
+            run.hidden_paths.add(state.path(block_id))
             if node.role in _STORED_ROLES:
                 state.env[block_id] = None
             continue
@@ -562,7 +565,7 @@ def _is_visible(state: _LevelState, node: _Node, run: _Run) -> bool:
 def _condition(
     result: object, key: str, state: _LevelState, block: Block, run: _Run
 ) -> bool:
-    """Return a visible_if or required_if result as a bool; null counts as false."""
+    """Return a visible_if or required_if result as a bool, with null as false."""
     if result is None or isinstance(result, bool):
         return bool(result)
     run.report(
@@ -744,16 +747,19 @@ def _check_choice_filter(state: _LevelState, node: _Node, run: _Run) -> None:
     allowed = set(block_type.allowed_options(block, state.scope()))
     options = set(block_type.option_values(block))
     path = state.path(block.id)
-    chosen = stored if isinstance(stored, list) else [stored]
-    positions = range(len(chosen)) if isinstance(stored, list) else [None]
-    for position, value in zip(positions, chosen, strict=True):
-        # Values that are no option at all are free text that allow_other let
-        # through; the filter applies to options only.
+    chosen: list[tuple[int | None, Any]] = (
+        list(enumerate(stored)) if isinstance(stored, list) else [(None, stored)]
+    )
+    expected = ", ".join(sorted(allowed))
+    hint = f"expected one of {expected}" if expected else "no option is available"
+    for position, value in chosen:
+        # A value that is no option is free text that allow_other accepted.
+        # The filter applies to options only.
         if value in options and value not in allowed:
             item_path = path if position is None else (*path, position)
             run.report(
                 item_path,
                 ErrorCode.UNKNOWN_OPTION,
-                f"The option {value!r} is not available for the other answers "
-                f"given; expected one of {', '.join(sorted(allowed)) or 'none'}.",
+                f"The option {value!r} is not available for the other values "
+                f"given; {hint}.",
             )

@@ -75,8 +75,10 @@ def validate_definition(
     )
     problems.extend(_check_languages_declared(definition))
     for entry in tree.entries.values():
-        problems.extend(_check_block(entry, definition, registry, context))
-        problems.extend(_check_expressions(entry, tree))
+        block_problems = _check_block(entry, definition, registry, context)
+        problems.extend(block_problems)
+        reported = {problem.path for problem in block_problems}
+        problems.extend(_check_expressions(entry, tree, reported))
     problems.extend(_check_cycles(tree))
     return problems
 
@@ -492,12 +494,20 @@ def _parsed(source: _Source) -> Expression | Problem:
         )
 
 
-def _check_expressions(entry: _Entry, tree: _Tree) -> list[Problem]:
+def _check_expressions(
+    entry: _Entry, tree: _Tree, reported: set[Path]
+) -> list[Problem]:
+    """Check that each expression parses and refers to blocks in scope.
+
+    A syntax error at a path in ``reported`` is left out, because the block
+    type's config check already reported it there.
+    """
     problems: list[Problem] = []
     for source in _expression_sources(entry):
         parsed = _parsed(source)
         if isinstance(parsed, Problem):
-            problems.append(parsed)
+            if parsed.path not in reported:
+                problems.append(parsed)
             continue
         for reference_path in sorted(parsed.reference_paths()):
             fault = _reference_fault(reference_path, source, entry, tree)

@@ -18,14 +18,14 @@ from typing import Any
 import strawberry
 from graphql import (
     GraphQLField,
+    GraphQLID,
+    GraphQLInt,
     GraphQLNamedType,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
-    GraphQLInt,
-    GraphQLID,
-    GraphQLResolveInfo,
     validate_schema,
 )
 
@@ -136,7 +136,9 @@ class SchemaManager:
 
     # Building --------------------------------------------------------------
 
-    async def rebuild(self, workspace_id: str, apps: Sequence[AppSource]) -> GraphQLSchema:
+    async def rebuild(
+        self, workspace_id: str, apps: Sequence[AppSource]
+    ) -> GraphQLSchema:
         """Rebuild a workspace's schema for ``apps`` and swap it in.
 
         ``apps`` must be sorted by creation so that generated type names stay
@@ -144,9 +146,7 @@ class SchemaManager:
         """
         lock = self._locks.setdefault(workspace_id, asyncio.Lock())
         async with lock:
-            schema, app_types, naming = await asyncio.to_thread(
-                self._assemble, apps
-            )
+            schema, app_types, naming = await asyncio.to_thread(self._assemble, apps)
             self._schemas[workspace_id] = schema
             self._app_types[workspace_id] = app_types
             self._naming[workspace_id] = naming

@@ -8,9 +8,8 @@ Generated per-app types are added beside these by :mod:`api.schema.manager`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from typing import NewType
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, NewType
 
 import strawberry
 from strawberry.file_uploads import Upload

@@ -38,8 +38,8 @@ from blocks.filters import (
     FilterNode,
     Not,
     Operand,
-    OrderBy,
     Or,
+    OrderBy,
     all_of,
 )
 from blocks.registry import BlockRegistry
@@ -147,7 +147,9 @@ class AppTypeBuilder:
         edge = GraphQLObjectType(
             f"{type_name}Edge",
             {
-                "node": GraphQLField(GraphQLNonNull(object_type), description="Record."),
+                "node": GraphQLField(
+                    GraphQLNonNull(object_type), description="Record."
+                ),
                 "cursor": GraphQLField(
                     GraphQLNonNull(GraphQLString),
                     description="Pass as `after` to continue after this record.",
@@ -236,7 +238,9 @@ class AppTypeBuilder:
         query_fields = {
             field_prefix: GraphQLField(
                 object_type,
-                args={"id": GraphQLArgument(GraphQLNonNull(GraphQLID), description="Id.")},
+                args={
+                    "id": GraphQLArgument(GraphQLNonNull(GraphQLID), description="Id.")
+                },
                 resolve=resolvers["get"],
                 description=f"One {type_name} record by id.",
             ),
@@ -515,9 +519,13 @@ def _compile_where(
         if value is None:
             continue
         if name == "_and":
-            nodes.append(And(tuple(_compile_where(v, field_map, registry) for v in value)))
+            nodes.append(
+                And(tuple(_compile_where(v, field_map, registry) for v in value))
+            )
         elif name == "_or":
-            nodes.append(Or(tuple(_compile_where(v, field_map, registry) for v in value)))
+            nodes.append(
+                Or(tuple(_compile_where(v, field_map, registry) for v in value))
+            )
         elif name == "_not":
             nodes.append(Not(_compile_where(value, field_map, registry)))
         elif name in _SYSTEM_FILTERS:

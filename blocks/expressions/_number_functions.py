@@ -262,3 +262,61 @@ def distance(
     central_angle = 2 * math.asin(min(1.0, math.sqrt(haversine)))
     metres = EARTH_RADIUS_METRES * central_angle
     return Decimal(repr(metres)).quantize(_MILLIMETRE, rounding=ROUND_HALF_UP)
+
+
+# Trigonometry ---------------------------------------------------------------
+#
+# Decimal has no trigonometric functions, so these run on binary floating
+# point and round the result to 15 significant digits, which a float always
+# holds exactly. Angles are in radians, as in XPath and ODK forms.
+
+_TRIG_DIGITS = 15
+
+
+def _from_float(result: float) -> Decimal:
+    if not math.isfinite(result):
+        raise ExpressionEvaluationError(f"The result {result} is not a finite number.")
+    return Decimal(format(result, f".{_TRIG_DIGITS}g"))
+
+
+def _trig(
+    name: str, operation: Callable[[float], float], domain: tuple[float, float] | None
+) -> Callable[[CallContext, object], object]:
+    def function(context: CallContext, value: object) -> object:
+        if value is None:
+            return None
+        number = float(require_number(value, f"{name}()"))
+        if domain is not None and not domain[0] <= number <= domain[1]:
+            raise ExpressionEvaluationError(
+                f"{name}() needs a number from {domain[0]:g} to {domain[1]:g}, "
+                f"got {describe(value)}."
+            )
+        return _from_float(operation(number))
+
+    function.__doc__ = f"Return {name} of a number in radians. Null stays null."
+    return function
+
+
+sine = _trig("sin", math.sin, None)
+cosine = _trig("cos", math.cos, None)
+tangent = _trig("tan", math.tan, None)
+arc_sine = _trig("asin", math.asin, (-1.0, 1.0))
+arc_cosine = _trig("acos", math.acos, (-1.0, 1.0))
+arc_tangent = _trig("atan", math.atan, None)
+
+
+def arc_tangent2(context: CallContext, y: object, x: object) -> object:
+    """Return the angle of the point (x, y) in radians. Null stays null."""
+    if y is None or x is None:
+        return None
+    return _from_float(
+        math.atan2(
+            float(require_number(y, "atan2() as y")),
+            float(require_number(x, "atan2() as x")),
+        )
+    )
+
+
+def pi(context: CallContext) -> object:
+    """Return pi to 15 significant digits."""
+    return _from_float(math.pi)

@@ -5,6 +5,9 @@ their headers (aliases such as ``relevance``, ``label::English (en)`` groups,
 smart quotes). This module maps the rows to blocks, translates the XPath
 columns with :mod:`blocks.xlsform.xpath`, and records an
 :class:`ImportIssue` for everything that is not imported as written.
+It calls pyxform functions that are not documented as public (the sheet
+readers, ``dealias_and_group_headers`` and the type regexes of ``xls2json``),
+as found in pyxform 4.5.
 
 The import runs in two passes. The first builds the block tree row by row and
 queues every expression cell. The second translates the queued cells, because
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from io import BytesIO
@@ -149,12 +153,15 @@ def import_xlsform(data: bytes, filename: str) -> ImportResult:
     builder.translate_expressions()
 
     title, slug_hint = _title_and_slug(settings, filename)
+    # The default language is looked up first because it adds its code to
+    # the list of languages.
+    default_language = languages.default_code()
     definition = {
         "languages": languages.codes(),
-        "default_language": languages.default_code(),
+        "default_language": default_language,
         "blocks": blocks,
     }
-    result = ImportResult(title, slug_hint, definition, log.sorted())
+    result = ImportResult(title, slug_hint, definition, log.ordered())
     logger.debug(
         "Imported XLSForm %s: %d top-level blocks, %d errors, %d warnings",
         filename,
@@ -287,8 +294,8 @@ def _title_and_slug(settings: Mapping[str, Any], filename: str) -> tuple[str, st
 class _Languages:
     """Language codes of the form, from XLSForm names like ``English (en)``.
 
-    The code is the one in brackets at the end of the name, else the name
-    lowercased with ``-`` between words. Untagged columns use ``default``.
+    The code is the one in brackets at the end of the name, else the name in
+    lowercase ASCII with ``-`` between words. Untagged columns use ``default``.
     """
 
     def __init__(self, default_name: str) -> None:
@@ -301,7 +308,9 @@ class _Languages:
         if match:
             code = match.group(1)
         else:
-            code = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or _DEFAULT
+            ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore")
+            words = re.sub(r"[^a-z0-9]+", "-", ascii_name.decode().lower())
+            code = words.strip("-") or _DEFAULT
         if code == _DEFAULT:
             self._has_untagged = True
         else:
@@ -457,7 +466,9 @@ class _SurveyBuilder:
         self._pending: list[_Pending] = []
         self._scopes: dict[str, tuple[str, ...]] = {}
         self._blocks: dict[str, dict[str, Any]] = {}
-        self._siblings: dict[str, list[dict[str, Any]]] = {}
+        # Children lists that contain each block, by id() of the block.
+        self._parents: dict[int, list[dict[str, Any]]] = {}
+        self._removed: set[int] = set()
         self._first_rows: dict[str, int] = {}
         self._skipped_rows: dict[str, int] = {}
 
@@ -535,7 +546,7 @@ class _SurveyBuilder:
         container.block["children"].append(block)
         self._scopes.setdefault(name, container.scope)
         self._blocks.setdefault(name, block)
-        self._siblings.setdefault(name, container.block["children"])
+        self._parents[id(block)] = container.block["children"]
         self._check_text_references(row, name)
 
     def _begin_container(self, row: _Row, name: str, kind: str) -> None:
@@ -917,7 +928,9 @@ class _SurveyBuilder:
             changed = False
             remaining = []
             for pending, translation in translated:
-                if self._references_exist(pending, translation):
+                if id(pending.block) in self._removed:
+                    changed = True
+                elif self._references_exist(pending, translation):
                     remaining.append((pending, translation))
                 else:
                     self._remove_calculation(pending)
@@ -968,8 +981,9 @@ class _SurveyBuilder:
         if pending.column != "calculation":
             return
         name = pending.block["id"]
-        siblings = self._siblings[name]
+        siblings = self._parents[id(pending.block)]
         siblings[:] = [block for block in siblings if block is not pending.block]
+        self._removed.add(id(pending.block))
         self._scopes.pop(name, None)
         self._skipped_rows.setdefault(name, pending.row)
 

@@ -87,7 +87,7 @@ class IssueLog:
         """Record an error issue."""
         self.issues.append(ImportIssue(sheet, row, column, message, "error"))
 
-    def sorted(self) -> tuple[ImportIssue, ...]:
+    def ordered(self) -> tuple[ImportIssue, ...]:
         """Return the issues by sheet and row, keeping the order within a row."""
         return tuple(
             sorted(

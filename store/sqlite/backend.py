@@ -68,7 +68,8 @@ class SQLiteStore(Store):
             (the default) keeps every committed write through an application
             crash, but a power loss or OS crash may undo the last commits.
             ``FULL`` syncs the WAL at every commit, so commits survive those
-            too, at the cost of one fsync per write.
+            too, at the cost of one fsync per write (SQLite documentation of
+            ``PRAGMA synchronous``).
     """
 
     def __init__(
@@ -177,7 +178,7 @@ class SQLiteStore(Store):
     # Workspaces ------------------------------------------------------------
 
     async def create_workspace(self, slug: str, name: str) -> Workspace:
-        """Create a workspace with an unused slug."""
+        """Create a workspace, raising ConflictError when the slug is taken."""
         workspace = Workspace(new_id(), slug, name, _now())
         async with self._write() as db:
             try:
@@ -250,7 +251,7 @@ class SQLiteStore(Store):
     async def revoke_token(
         self, token_id: str, *, workspace_id: str | None = None
     ) -> None:
-        """Revoke a token of ``workspace_id``, or of any workspace."""
+        """Revoke a token, checking its workspace when ``workspace_id`` is given."""
         async with self._write() as db:
             rows = await _fetch(
                 db, "SELECT workspace_id FROM api_tokens WHERE id = ?", (token_id,)

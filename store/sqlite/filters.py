@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 
 from blocks.filters import (
+    RECORD_COLUMNS,
     And,
     Compare,
     FieldPath,
@@ -134,6 +135,11 @@ SQL_FUNCTIONS: tuple[tuple[str, int, Callable[..., float | str | None]], ...] = 
 
 
 def _raw_sql(path: FieldPath, column: str) -> str:
+    if len(path) == 1 and path[0] in RECORD_COLUMNS:
+        # The record's own columns sit beside the data column in the same row.
+        table = column.rpartition(".")[0]
+        name = path[0][1:]
+        return f"{table}.{name}" if table else name
     return f"json_extract({column}, {json_path(path)})"
 
 

@@ -399,7 +399,8 @@ def test_removed_path_from_old(registry: BlockRegistry) -> None:
 
 def test_renamed_before_after(registry: BlockRegistry) -> None:
     change = only(changed(registry, _set("plot", "name", "plot_name")))
-    assert (change.before, change.after) == ("plot", "plot_name")
+    assert change.before == "plot"
+    assert change.after == "plot_name"
 
 
 def test_config_change_before_after(registry: BlockRegistry) -> None:

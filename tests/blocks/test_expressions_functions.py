@@ -41,10 +41,34 @@ def test_registry_lists_every_function() -> None:
         "contains", "starts_with", "ends_with", "substr", "regex", "join", "split",
         "length", "count", "sum", "min", "max", "selected", "count_selected",
         "round", "floor", "ceil", "abs", "int", "number", "pow", "sqrt", "exp",
-        "log", "log10", "distance", "today", "now", "date", "datetime", "year",
+        "log", "log10", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "pi",
+        "distance", "today", "now", "date", "datetime", "year",
         "month", "day", "days_between", "add_days", "format_date",
     }  # fmt: skip
     assert set(FUNCTIONS) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("sin(0)", Decimal("0")),
+        ("cos(0)", Decimal("1")),
+        ("tan(0)", Decimal("0")),
+        ("asin(1)", Decimal("1.57079632679490")),
+        ("acos(1)", Decimal("0")),
+        ("atan(1)", Decimal("0.785398163397448")),
+        ("atan2(1, 1)", Decimal("0.785398163397448")),
+        ("pi()", Decimal("3.14159265358979")),
+        ("round(15 / sqrt(cos(atan(12 / 100))), 2)", Decimal("15.05")),
+        ("sin(null)", None),
+    ],
+)
+def test_trigonometry_values(source: str, expected: object) -> None:
+    assert run(source) == expected
+
+
+def test_asin_outside_domain_fails() -> None:
+    assert "from -1 to 1" in fails("asin(2)")
 
 
 def test_registry_is_read_only() -> None:

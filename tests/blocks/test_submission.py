@@ -292,6 +292,14 @@ async def test_hidden_value_dropped(
     assert stored == {"has_trees": False}
 
 
+async def test_hidden_invalid_value_dropped(
+    registry: BlockRegistry, context: ValueContext
+) -> None:
+    data = {"has_trees": False, "tree_count": "many", "trees": [{"dbh": "x"}, 3]}
+    stored = await submit(registry, context, VISIBILITY, data)
+    assert stored == {"has_trees": False}
+
+
 async def test_hidden_not_required(
     registry: BlockRegistry, context: ValueContext
 ) -> None:
@@ -698,7 +706,8 @@ async def test_assigned_on_create(
 ) -> None:
     first = await submit(registry, context, NUMBERED, {"title": "a"})
     second = await submit(registry, context, NUMBERED, {"title": "b"})
-    assert (first["ticket"], second["ticket"]) == (100, 101)
+    assert first["ticket"] == 100
+    assert second["ticket"] == 101
 
 
 async def test_assigned_kept_on_update(

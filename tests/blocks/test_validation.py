@@ -345,6 +345,13 @@ def test_rule_syntax_error_path(registry: BlockRegistry) -> None:
     assert problem.path == ("blocks", 0, "rules", 1, "expression")
 
 
+def test_config_expression_error_once(registry: BlockRegistry) -> None:
+    data = {"blocks": [calculation("c", "1 +")]}
+    problem = only(validate(registry, data))
+    assert problem.code is ErrorCode.INVALID_EXPRESSION
+    assert problem.path == ("blocks", 0, "config", "expression")
+
+
 def test_unknown_reference_suggests(registry: BlockRegistry) -> None:
     data = {"blocks": [number("slope"), text("b", required_if="slpe > 3")]}
     problem = only(validate(registry, data))

@@ -67,14 +67,19 @@ def main() -> None:
 
         out["catalogue"] = post("{ blockTypes { name plugin valueType } }")
         out["create_app"] = post(
-            "mutation($d: JSON!) { appCreate(input: {slug: \"shop-sale\", "
-            "name: \"Sales\", definition: $d}) { app { typeName } "
+            'mutation($d: JSON!) { appCreate(input: {slug: "shop-sale", '
+            'name: "Sales", definition: $d}) { app { typeName } '
             "errors { path code message } } }",
             {"d": DEFINITION},
         )
         out["valid"] = post(
             CREATE,
-            {"data": {"item": "Maize", "price": {"amount": "1500.50", "currency": "TZS"}}},
+            {
+                "data": {
+                    "item": "Maize",
+                    "price": {"amount": "1500.50", "currency": "TZS"},
+                }
+            },
         )
         out["small"] = post(
             CREATE,

@@ -7,13 +7,13 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from graphql import (
+    GraphQLField,
     GraphQLInputField,
     GraphQLInputObjectType,
     GraphQLInputType,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
-    GraphQLField,
     GraphQLString,
 )
 
@@ -176,7 +176,11 @@ class MoneyBlockType(BlockType):
                 'Expected {"amount": "12.50", "currency": "TZS"}.',
             )
         currency = value.get("currency")
-        if not isinstance(currency, str) or not currency.isalpha() or len(currency) != 3:
+        if (
+            not isinstance(currency, str)
+            or not currency.isalpha()
+            or len(currency) != 3
+        ):
             raise ValueProblem(
                 ErrorCode.INVALID,
                 f"Expected a three-letter ISO 4217 currency code, got {currency!r}.",

@@ -8,8 +8,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from api.settings import Settings
+
+if TYPE_CHECKING:
+    from store import ApiToken
 
 logger = logging.getLogger("appgraph")
 
@@ -75,7 +79,6 @@ async def _import(
     from api.context import Caller
     from blocks.errors import AppgraphError, ProblemsError
     from blocks.xlsform import import_xlsform
-    from store import ApiToken, Role
 
     runtime = _runtime(data_dir)
     assert isinstance(runtime, Runtime)
@@ -89,7 +92,7 @@ async def _import(
             where = f"{issue.sheet} row {issue.row}" if issue.row else issue.sheet
             column = f", column {issue.column}" if issue.column else ""
             print(f"{issue.severity}: {where}{column}: {issue.message}")
-        caller = Caller(_cli_token(ApiToken, Role, workspace.id))
+        caller = Caller(_cli_token(workspace.id))
         try:
             app, version = await runtime.services.create_app(
                 caller,
@@ -112,14 +115,17 @@ async def _import(
         await runtime.stop()
 
 
-def _cli_token(token_class: type, role: type, workspace_id: str) -> object:
+def _cli_token(workspace_id: str) -> ApiToken:
+    """Return an in-memory admin token for commands run on the server host."""
     from datetime import UTC, datetime
 
-    return token_class(
+    from store import ApiToken, Role
+
+    return ApiToken(
         id="cli",
         workspace_id=workspace_id,
         user_id="cli",
-        role=role("admin"),
+        role=Role.ADMIN,
         label="command line",
         created_at=datetime.now(UTC),
     )
@@ -130,7 +136,7 @@ async def prepare_demo(settings: Settings) -> str:
     from api.app import Runtime
     from api.context import Caller
     from blocks.xlsform import import_xlsform
-    from store import ApiToken, Role
+    from store import Role
 
     runtime = Runtime(settings)
     await runtime.start()
@@ -142,7 +148,7 @@ async def prepare_demo(settings: Settings) -> str:
         result = import_xlsform(DEMO_FORM.read_bytes(), DEMO_FORM.name)
         existing = await runtime.store.get_app_by_slug(workspace.id, result.slug_hint)
         if existing is None:
-            caller = Caller(_cli_token(ApiToken, Role, workspace.id))  # type: ignore[arg-type]
+            caller = Caller(_cli_token(workspace.id))
             await runtime.services.create_app(
                 caller,
                 slug=result.slug_hint,

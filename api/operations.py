@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from graphql import GraphQLError, GraphQLResolveInfo
+from strawberry.scalars import JSON
 
 from api.context import Caller, RequestContext
 from api.schema import static as gql
@@ -132,7 +133,7 @@ class Operations:
         return gql.AppVersion(
             app_id=version.app_id,  # type: ignore[arg-type]
             number=version.number,
-            definition=version.definition,
+            definition=JSON(version.definition),
             author=version.author,
             created_at=version.created_at,
             note=version.note,
@@ -167,7 +168,7 @@ class Operations:
             app_slug=app_slug,
             version=record.version,
             revision=record.revision,
-            data=record.data,
+            data=JSON(record.data),
             created_by=record.created_by,
             created_at=record.created_at,
             updated_by=record.updated_by,
@@ -235,7 +236,7 @@ class Operations:
                 value_type=entry.block_type.value_type,
                 role=str(entry.block_type.role),
                 index_kind=str(entry.block_type.index_kind),
-                config_schema=dict(entry.block_type.config_schema),
+                config_schema=JSON(dict(entry.block_type.config_schema)),
                 xlsform_types=list(entry.block_type.xlsform_types),
                 plugin=entry.plugin,
             )
@@ -634,7 +635,7 @@ class TypedResolvers:
     async def _app(self, caller: Caller) -> App:
         return await self.services.app_by_id(caller, self.app_id)
 
-    async def get(self, _source: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    async def get(self, _source: Any, info: GraphQLResolveInfo[Any], id: str) -> Any:
         """Resolve one record by id."""
         caller = _caller(info)
         try:
@@ -647,7 +648,7 @@ class TypedResolvers:
     async def list(
         self,
         _source: Any,
-        info: GraphQLResolveInfo,
+        info: GraphQLResolveInfo[Any],
         where: Mapping[str, Any] | None = None,
         orderBy: list[Mapping[str, Any]] | None = None,  # noqa: N803
         first: int | None = None,
@@ -681,7 +682,9 @@ class TypedResolvers:
             "totalCount": total_count,
         }
 
-    async def create(self, _source: Any, info: GraphQLResolveInfo, input: Any) -> Any:
+    async def create(
+        self, _source: Any, info: GraphQLResolveInfo[Any], input: Any
+    ) -> Any:
         """Resolve a typed create."""
         caller = _caller(info)
         try:
@@ -698,7 +701,9 @@ class TypedResolvers:
             return self._failure(error)
         return {"record": record_source(record), "created": created, "errors": []}
 
-    async def update(self, _source: Any, info: GraphQLResolveInfo, input: Any) -> Any:
+    async def update(
+        self, _source: Any, info: GraphQLResolveInfo[Any], input: Any
+    ) -> Any:
         """Resolve a typed update."""
         caller = _caller(info)
         try:
@@ -716,7 +721,7 @@ class TypedResolvers:
             return self._failure(error)
         return {"record": record_source(record), "created": False, "errors": []}
 
-    async def delete(self, _source: Any, info: GraphQLResolveInfo, id: str) -> Any:
+    async def delete(self, _source: Any, info: GraphQLResolveInfo[Any], id: str) -> Any:
         """Resolve a typed delete."""
         caller = _caller(info)
         try:
@@ -727,7 +732,7 @@ class TypedResolvers:
         return {"record": record_source(record), "created": False, "errors": []}
 
     async def changed_subscribe(
-        self, _source: Any, info: GraphQLResolveInfo
+        self, _source: Any, info: GraphQLResolveInfo[Any]
     ) -> AsyncIterator[Any]:
         """Yield record changes of the app the caller may read."""
         caller = _caller(info)
@@ -741,7 +746,7 @@ class TypedResolvers:
             }
 
     @staticmethod
-    def changed(event: Any, _info: GraphQLResolveInfo) -> Any:
+    def changed(event: Any, _info: GraphQLResolveInfo[Any]) -> Any:
         """Pass a change event through."""
         return event
 
@@ -753,12 +758,13 @@ class TypedResolvers:
         return {"record": None, "created": None, "errors": errors}
 
     async def _prepare_data(
-        self, info: GraphQLResolveInfo, caller: Caller, data: Mapping[str, Any]
+        self, info: GraphQLResolveInfo[Any], caller: Caller, data: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Store uploads in ``data`` and map field names to block ids."""
         types = self.ref.get()
         by_id = types.data_to_ids(data)
-        return await self._store_uploads(caller, by_id)
+        prepared: dict[str, Any] = await self._store_uploads(caller, by_id)
+        return prepared
 
     async def _store_uploads(self, caller: Caller, value: Any) -> Any:
         if isinstance(value, Mapping):
@@ -805,6 +811,6 @@ def _field_path(path: list[str], field_map: Any) -> list[str]:
     return result
 
 
-def _caller(info: GraphQLResolveInfo) -> Caller:
+def _caller(info: GraphQLResolveInfo[Any]) -> Caller:
     context: RequestContext = info.context
     return context.caller

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import pluggy
 
@@ -34,7 +35,8 @@ class BlockRegistry:
         registry = cls()
         for impl in manager.hook.appgraph_block_types.get_hookimpls():
             plugin_name = manager.get_name(impl.plugin) or repr(impl.plugin)
-            for block_type in impl.function():
+            block_types = cast(Sequence[BlockType], impl.function())
+            for block_type in block_types:
                 registry.add(block_type, plugin_name)
         return registry
 

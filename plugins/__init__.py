@@ -10,13 +10,8 @@ entry-point group and implement hooks with :data:`hookimpl`::
         return [MoneyBlockType()]
 """
 
-from plugins.hookspecs import hookimpl, hookspec
-from plugins.manager import (
-    ENTRY_POINT_GROUP,
-    PROJECT_NAME,
-    PluginError,
-    create_plugin_manager,
-)
+from plugins.hookspecs import PROJECT_NAME, hookimpl, hookspec
+from plugins.manager import ENTRY_POINT_GROUP, PluginError, create_plugin_manager
 
 __all__ = [
     "ENTRY_POINT_GROUP",

@@ -58,7 +58,7 @@ class AppNaming:
 
 
 def _system_field(key: str, output: Any, description: str) -> GraphQLField:
-    def resolve(source: Mapping[str, Any], _info: GraphQLResolveInfo) -> Any:
+    def resolve(source: Mapping[str, Any], _info: GraphQLResolveInfo[Any]) -> Any:
         return source[key]
 
     return GraphQLField(output, resolve=resolve, description=description)
@@ -217,7 +217,7 @@ class SchemaManager:
         )
         # Every app's types were validated alone and type names are unique by
         # construction, so the combined schema is marked valid without a pass.
-        schema._validation_errors = []  # type: ignore[attr-defined]
+        schema._validation_errors = []
         schema._strawberry_schema = self.static  # type: ignore[attr-defined]
         return schema
 

@@ -8,20 +8,24 @@ Generated per-app types are added beside these by :mod:`api.schema.manager`.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any, NewType
+from typing import Annotated, Any, TypeAlias
 
 import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from api.context import RequestContext
 from blocks.errors import ErrorCode
 from blocks.types import DateTimeScalar, serialize_iso
 
-DateTime = strawberry.scalar(
-    NewType("DateTime", object),
+DateTime: TypeAlias = datetime
+"""A timestamp, served as the ``DateTime`` scalar (ISO 8601 with offset)."""
+
+_DATETIME_SCALAR = strawberry.scalar(
     name="DateTime",
     description=DateTimeScalar.description,
     serialize=serialize_iso,
@@ -170,6 +174,8 @@ class App:
         version = await info.context.operations.get_version(
             info.context.caller, self.id, self.current_version
         )
+        if version is None:
+            raise LookupError(f"App {self.id} has no version {self.current_version}.")
         return version.definition
 
     @strawberry.field(description="One version by number.")
@@ -605,4 +611,5 @@ def build_static_schema() -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[PageInfo, UserError],
+        config=StrawberryConfig(scalar_map={datetime: _DATETIME_SCALAR}),
     )

@@ -578,17 +578,17 @@ def _value_blocks(blocks: Sequence[Block], registry: BlockRegistry) -> list[Bloc
 
 def _value_resolver(
     block: Block, to_output: Callable[[Block, Any], Any]
-) -> Callable[[Any, GraphQLResolveInfo], Any]:
+) -> Callable[[Any, GraphQLResolveInfo[Any]], Any]:
     block_id = block.id
 
-    def resolve(source: Any, _info: GraphQLResolveInfo) -> Any:
+    def resolve(source: Any, _info: GraphQLResolveInfo[Any]) -> Any:
         stored = source.get(block_id)
         return None if stored is None else to_output(block, stored)
 
     return resolve
 
 
-def _resolve_total_count(source: Any, info: GraphQLResolveInfo) -> Any:
+def _resolve_total_count(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
     return source["totalCount"]()
 
 

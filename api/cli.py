@@ -186,7 +186,9 @@ def _serve(args: argparse.Namespace) -> int:
         create_app(settings),
         host=args.host,
         port=args.port,
-        log_level="debug" if settings.development else "info",
+        # INFO in development too, because at DEBUG uvicorn logs the headers of
+        # WebSocket upgrade requests, and those can carry bearer tokens.
+        log_level="info",
         ws="websockets-sansio",
     )
     return 0

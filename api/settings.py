@@ -26,7 +26,7 @@ class Settings:
     data_dir: Path = Path("./data")
     """Directory of the SQLite database and the file store."""
     development: bool = False
-    """Serve GraphiQL and log at DEBUG."""
+    """Serve the GraphiQL page at /graphql to browsers."""
     limits: Limits = field(default_factory=Limits)
     max_file_bytes: int = 20_000_000
     """Largest accepted upload of one file, in bytes."""

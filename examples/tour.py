@@ -9,25 +9,35 @@ Run each step with the server from ``make run`` listening:
     .venv/bin/python examples/tour.py add-block
     .venv/bin/python examples/tour.py query-new-field
 
-Only the standard library and ``websockets`` are used, so the requests are
-plain GraphQL over HTTP and graphql-transport-ws that any client can send.
+``APPGRAPH_URL`` sets the server (default http://127.0.0.1:8000). Only the
+standard library and ``websockets`` are used, so the requests are plain
+GraphQL over HTTP and graphql-transport-ws that any client can send.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
+
 APP = "ucl-biomass-plot-form"
 PHOTO = Path(__file__).with_name("plot-center.jpg")
+DEFAULT_URL = "http://127.0.0.1:8000"
+DEFAULT_KEY = "tour-plot-kil-017"
 
 SUBMIT = """
 mutation SubmitPlot($data: UclBiomassPlotFormData!, $key: String) {
@@ -152,42 +162,70 @@ PLOT = {
 }
 
 
-def _base_url() -> str:
-    return os.environ.get("APPGRAPH_URL", "http://127.0.0.1:8000").rstrip("/")
+class TourError(Exception):
+    """A step failed before the server returned a GraphQL response."""
 
 
-def _token() -> str:
-    token = os.environ.get("APPGRAPH_TOKEN")
-    if not token:
-        sys.exit("Set APPGRAPH_TOKEN to the admin token that `make run` printed.")
-    return token
+@dataclass(frozen=True)
+class Server:
+    """Base URL of an appgraph server and the API token to send to it."""
+
+    url: str
+    token: str
+
+    @classmethod
+    def from_env(cls) -> Server:
+        """Read ``APPGRAPH_URL`` and ``APPGRAPH_TOKEN``."""
+        token = os.environ.get("APPGRAPH_TOKEN", "")
+        if not token:
+            raise TourError(
+                "APPGRAPH_TOKEN is missing. Export the admin token that "
+                "`make run` printed."
+            )
+        url = os.environ.get("APPGRAPH_URL", DEFAULT_URL).rstrip("/")
+        return cls(url=url, token=token)
 
 
-def _send(body: bytes, content_type: str, extra: dict[str, str] | None = None) -> Any:
+def _send(
+    server: Server, body: bytes, content_type: str, extra: dict[str, str] | None = None
+) -> Any:
     headers = {
-        "Authorization": f"Bearer {_token()}",
+        "Authorization": f"Bearer {server.token}",
         "Content-Type": content_type,
         "Accept": "application/graphql-response+json",
         **(extra or {}),
     }
     request = urllib.request.Request(
-        f"{_base_url()}/graphql", data=body, headers=headers, method="POST"
+        f"{server.url}/graphql", data=body, headers=headers, method="POST"
     )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return json.loads(error.read())
+        # GraphQL over HTTP sends request errors (a bad token, an invalid
+        # document) as JSON with a 4xx status, so the body is the response.
+        text = error.read()
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise TourError(
+                f"{server.url}/graphql returned HTTP {error.code}: {text[:200]!r}"
+            ) from None
+    except urllib.error.URLError as error:
+        raise TourError(
+            f"Cannot reach {server.url}: {error.reason}. Start the server with "
+            "`make run`, or set APPGRAPH_URL to where it listens."
+        ) from None
 
 
-def graphql(query: str, variables: dict[str, Any] | None = None) -> Any:
+def graphql(server: Server, query: str, variables: dict[str, Any] | None = None) -> Any:
     """Send one operation as JSON and return the decoded response."""
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    return _send(body, "application/json")
+    return _send(server, body, "application/json")
 
 
 def graphql_with_file(
-    query: str, variables: dict[str, Any], path: str, file: Path
+    server: Server, query: str, variables: dict[str, Any], path: str, file: Path
 ) -> Any:
     """Send one operation as a GraphQL multipart request with one file."""
     boundary = uuid.uuid4().hex
@@ -212,15 +250,21 @@ def graphql_with_file(
     # The preflight header is what lets the server accept a multipart request:
     # a browser cannot add it to a cross-site form post, so it blocks CSRF.
     return _send(
+        server,
         body,
         f"multipart/form-data; boundary={boundary}",
         {"GraphQL-Preflight": "1"},
     )
 
 
-def submit(key: str) -> Any:
-    """Submit the example plot with its photo."""
+def submit(server: Server, key: str = DEFAULT_KEY) -> Any:
+    """Submit the example plot with its photo.
+
+    The server stores one record per idempotency key, so repeating the step
+    with the same key returns the first record with ``created: false``.
+    """
     return graphql_with_file(
+        server,
         SUBMIT,
         {"data": PLOT, "key": key},
         "variables.data.center_image.upload",
@@ -228,70 +272,137 @@ def submit(key: str) -> Any:
     )
 
 
-def add_block() -> Any:
-    """Append the soil_type block to the current definition and save it."""
-    current = graphql(DEFINITION, {"app": APP})["data"]["app"]
+def list_plots(server: Server) -> Any:
+    """List plots with at least 50 % canopy cover that report grazing."""
+    return graphql(server, LIST)
+
+
+def add_block(server: Server) -> Any | None:
+    """Append the soil_type block to the current definition and save it.
+
+    Returns the save response, or None when the definition already has the
+    block, so repeating the step does not save an unchanged version.
+    """
+    response = graphql(server, DEFINITION, {"app": APP})
+    if response.get("errors"):
+        raise TourError(f"Reading the definition of {APP} failed: {response}")
+    current = response["data"]["app"]
     definition = current["definition"]
-    if not any(block["id"] == "soil_type" for block in definition["blocks"]):
-        definition["blocks"].append(SOIL_TYPE)
+    if any(block["id"] == SOIL_TYPE["id"] for block in definition["blocks"]):
+        return None
+    definition["blocks"].append(SOIL_TYPE)
     return graphql(
+        server,
         SAVE,
         {"app": APP, "definition": definition, "expected": current["currentVersion"]},
     )
 
 
-async def subscribe(count: int | None) -> None:
-    """Print definition changes of the app as they arrive."""
-    import websockets
+def query_new_field(server: Server) -> Any:
+    """Query the soil_type field that ``add_block`` created."""
+    return graphql(server, QUERY_NEW_FIELD)
 
-    url = _base_url().replace("http", "ws", 1) + "/graphql"
-    async with websockets.connect(url, subprotocols=["graphql-transport-ws"]) as ws:
-        init = {"type": "connection_init", "payload": {"token": _token()}}
-        await ws.send(json.dumps(init))
-        ack = json.loads(await ws.recv())
-        if ack["type"] != "connection_ack":
-            sys.exit(f"The server did not accept the connection: {ack}")
-        await ws.send(
-            json.dumps(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": SUBSCRIBE, "variables": {"app": APP}},
-                }
-            )
-        )
-        print("subscribed", flush=True)
-        received = 0
-        async for message in ws:
-            print(message, flush=True)
-            received += 1
-            if count is not None and received >= count:
-                return
+
+@contextlib.asynccontextmanager
+async def definition_changes(
+    server: Server, app: str = APP
+) -> AsyncIterator[ClientConnection]:
+    """Open a WebSocket subscribed to the definition changes of ``app``.
+
+    graphql-transport-ws has no message that confirms a subscription, so the
+    server may still be starting it when this context is entered. Read the
+    changes with :func:`receive_change`.
+    """
+    url = "ws" + server.url.removeprefix("http") + "/graphql"
+    async with connect(
+        url, subprotocols=[Subprotocol("graphql-transport-ws")]
+    ) as socket:
+        init = {"type": "connection_init", "payload": {"token": server.token}}
+        await socket.send(json.dumps(init))
+        ack = json.loads(await socket.recv())
+        if ack.get("type") != "connection_ack":
+            raise TourError(f"Expected connection_ack, got {ack}.")
+        subscribe = {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": SUBSCRIBE, "variables": {"app": app}},
+        }
+        await socket.send(json.dumps(subscribe))
+        yield socket
+
+
+async def receive_change(socket: ClientConnection) -> Any:
+    """Wait for the next definition change and return its ``next`` payload."""
+    while True:
+        message = json.loads(await socket.recv())
+        kind = message.get("type")
+        if kind == "next":
+            return message["payload"]
+        if kind == "ping":
+            await socket.send(json.dumps({"type": "pong"}))
+        elif kind == "error":
+            raise TourError(f"The subscription failed: {message['payload']}")
+        elif kind == "complete":
+            raise TourError("The server completed the subscription.")
+
+
+async def print_changes(server: Server, count: int | None) -> None:
+    """Print definition changes as they arrive, ``count`` of them or forever."""
+    try:
+        async with definition_changes(server) as socket:
+            print(f"Subscribed to definition changes of {APP}.", flush=True)
+            received = 0
+            while count is None or received < count:
+                payload = await receive_change(socket)
+                print(json.dumps(payload, indent=2), flush=True)
+                received += 1
+    except OSError as error:
+        raise TourError(
+            f"Cannot open a WebSocket to {server.url}: {error}. Start the server "
+            "with `make run`, or set APPGRAPH_URL to where it listens."
+        ) from None
+
+
+def run_step(server: Server, step: str, key: str, count: int | None) -> None:
+    """Run one tour step and print its result."""
+    if step == "subscribe":
+        asyncio.run(print_changes(server, count))
+        return
+    if step == "add-block":
+        response = add_block(server)
+        if response is None:
+            print(f"{APP} already has the soil_type block; nothing to save.")
+            return
+    elif step == "submit":
+        response = submit(server, key)
+    elif step == "list":
+        response = list_plots(server)
+    else:
+        response = query_new_field(server)
+    print(json.dumps(response, indent=2))
 
 
 def main() -> None:
-    """Run one tour step."""
+    """Parse the command line and run one tour step."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "step", choices=["submit", "list", "subscribe", "add-block", "query-new-field"]
     )
     parser.add_argument(
-        "--key", default="tour-plot-kil-017", help="Idempotency key of the submit."
+        "--key", default=DEFAULT_KEY, help="Idempotency key of the submit."
     )
     parser.add_argument(
-        "--count", type=int, help="Stop `subscribe` after this many messages."
+        "--count", type=int, help="Stop `subscribe` after this many changes."
     )
     args = parser.parse_args()
-    if args.step == "subscribe":
-        asyncio.run(subscribe(args.count))
-        return
-    steps = {
-        "submit": lambda: submit(args.key),
-        "list": lambda: graphql(LIST),
-        "add-block": add_block,
-        "query-new-field": lambda: graphql(QUERY_NEW_FIELD),
-    }
-    print(json.dumps(steps[args.step](), indent=2))
+    try:
+        run_step(Server.from_env(), args.step, args.key, args.count)
+    except TourError as error:
+        sys.exit(str(error))
+    except ConnectionClosed as error:
+        sys.exit(f"The server closed the WebSocket: {error}")
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":

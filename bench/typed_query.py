@@ -144,7 +144,7 @@ def baseline_schema(page: Mapping[str, Any]) -> GraphQLSchema:
     )
 
     def resolve_records(
-        _source: Any, _info: GraphQLResolveInfo, first: int | None = None
+        _source: Any, _info: GraphQLResolveInfo[Any], first: int | None = None
     ) -> Any:
         return page
 
@@ -162,7 +162,7 @@ def baseline_schema(page: Mapping[str, Any]) -> GraphQLSchema:
 
 
 def _prefetched_resolvers(page: Mapping[str, Any]) -> RootResolvers:
-    def resolve_list(_source: Any, _info: GraphQLResolveInfo, **_args: Any) -> Any:
+    def resolve_list(_source: Any, _info: GraphQLResolveInfo[Any], **_args: Any) -> Any:
         return page
 
     def unused(*_args: Any, **_kwargs: Any) -> Any:

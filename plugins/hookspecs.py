@@ -13,6 +13,7 @@ import pluggy
 
 if TYPE_CHECKING:
     from blocks.base import BlockType
+    from workflows.steps.base import StepType
 
 PROJECT_NAME = "appgraph"
 
@@ -27,4 +28,14 @@ def appgraph_block_types() -> Sequence[BlockType]:  # type: ignore[empty-body]
     Each item is an instance of a :class:`blocks.BlockType` subclass. Names
     must be unique across all installed plugins; a clash is reported when the
     registry is built, naming both plugins.
+    """
+
+
+@hookspec
+def appgraph_step_types() -> Sequence[StepType]:  # type: ignore[empty-body]
+    """Return the workflow step types this plugin provides.
+
+    Each item is an instance of a :class:`workflows.steps.StepType` subclass.
+    Names must be unique across all installed plugins; a clash is reported
+    when the step registry is built, naming both plugins.
     """

@@ -19,18 +19,21 @@ class PluginError(Exception):
 
 
 def create_plugin_manager(*, load_entry_points: bool = True) -> pluggy.PluginManager:
-    """Create a plugin manager with the built-in block types registered.
+    """Create a plugin manager with the built-in block and step types registered.
 
-    Built-in block types register through the same ``appgraph_block_types``
-    hook that third parties implement. With ``load_entry_points`` set,
+    Built-in block types and workflow step types register through the same
+    ``appgraph_block_types`` and ``appgraph_step_types`` hooks that third
+    parties implement. With ``load_entry_points`` set,
     distributions exposing the ``appgraph.plugins`` entry-point group are
     loaded as well.
     """
     import blocks.builtin
+    import workflows.steps.builtin
 
     manager = pluggy.PluginManager(PROJECT_NAME)
     manager.add_hookspecs(hookspecs)
     manager.register(blocks.builtin, name="appgraph.builtin")
+    manager.register(workflows.steps.builtin, name="appgraph.builtin_steps")
 
     if load_entry_points:
         try:

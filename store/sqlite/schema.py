@@ -144,7 +144,115 @@ _INITIAL = [
     "CREATE INDEX outbox_undispatched ON outbox (seq) WHERE dispatched_at IS NULL",
 ]
 
-MIGRATIONS: list[list[str]] = [_INITIAL]
+# Workflows, their runs and step executions. Run and step rows are the
+# durable state of the engine: a lost queue message is re-sent from them.
+_WORKFLOWS = [
+    """
+    CREATE TABLE workflows (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        app_id TEXT NOT NULL REFERENCES apps (id),
+        name TEXT NOT NULL,
+        current_version INTEGER NOT NULL,
+        start_seq INTEGER NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    "CREATE INDEX workflows_workspace ON workflows (workspace_id, app_id, id)",
+    """
+    CREATE TABLE workflow_versions (
+        workflow_id TEXT NOT NULL REFERENCES workflows (id),
+        number INTEGER NOT NULL,
+        definition TEXT NOT NULL,
+        author TEXT NOT NULL,
+        note TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (workflow_id, number)
+    )
+    """,
+    """
+    CREATE TRIGGER workflow_versions_immutable BEFORE UPDATE ON workflow_versions
+    BEGIN
+        SELECT RAISE(ABORT, 'workflow versions are immutable, so save a new version');
+    END
+    """,
+    """
+    CREATE TABLE workflow_runs (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        workflow_id TEXT NOT NULL REFERENCES workflows (id),
+        workflow_version INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (
+            status IN ('queued', 'running', 'waiting', 'completed', 'failed')
+        ),
+        trigger TEXT NOT NULL,
+        depth INTEGER NOT NULL,
+        event_seq INTEGER,
+        scheduled_for TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        next_attempt_at TEXT,
+        lease_until TEXT,
+        enqueued_at TEXT,
+        error TEXT,
+        error_step TEXT
+    )
+    """,
+    # NULLs never collide in a SQLite unique index, so each index constrains
+    # only the runs of its trigger kind: one run per (workflow, event) and
+    # one per (workflow, due time), whichever process creates it first.
+    "CREATE UNIQUE INDEX workflow_runs_event ON workflow_runs (workflow_id, event_seq)",
+    """
+    CREATE UNIQUE INDEX workflow_runs_schedule
+    ON workflow_runs (workflow_id, scheduled_for)
+    """,
+    "CREATE INDEX workflow_runs_workflow ON workflow_runs (workflow_id, created_at)",
+    """
+    CREATE INDEX workflow_runs_open ON workflow_runs (status, next_attempt_at)
+    WHERE status IN ('queued', 'running', 'waiting')
+    """,
+    """
+    CREATE TABLE workflow_step_executions (
+        run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+        step_key TEXT NOT NULL,
+        step_id TEXT NOT NULL,
+        step_type TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (
+            status IN ('running', 'retrying', 'waiting', 'done', 'failed')
+        ),
+        attempts INTEGER NOT NULL,
+        position INTEGER NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        resume_at TEXT,
+        input TEXT NOT NULL,
+        output TEXT NOT NULL,
+        branch TEXT,
+        error TEXT,
+        PRIMARY KEY (run_id, step_key)
+    )
+    """,
+    """
+    CREATE TABLE workflow_consumers (
+        name TEXT PRIMARY KEY,
+        last_seq INTEGER NOT NULL,
+        updated_at TEXT NOT NULL
+    )
+    """,
+    """
+    CREATE TABLE workflow_record_snapshots (
+        record_id TEXT PRIMARY KEY,
+        revision INTEGER NOT NULL,
+        data TEXT NOT NULL,
+        deleted INTEGER NOT NULL
+    )
+    """,
+]
+
+MIGRATIONS: list[list[str]] = [_INITIAL, _WORKFLOWS]
 """Migration ``n`` (from 1) brings the schema from version ``n - 1`` to ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

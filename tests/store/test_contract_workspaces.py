@@ -95,7 +95,7 @@ async def test_sqlite_records_schema_version_once(tmp_path: Path) -> None:
     finally:
         db.close()
 
-    assert rows == [(SCHEMA_VERSION,)]
+    assert rows == [(version,) for version in range(1, SCHEMA_VERSION + 1)]
 
 
 async def test_sqlite_newer_schema_raises(tmp_path: Path) -> None:

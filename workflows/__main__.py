@@ -1,0 +1,5 @@
+"""Run a workflow worker: ``python -m workflows --redis-url URL --database FILE``."""
+
+from workflows.worker import main
+
+main()

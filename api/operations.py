@@ -20,7 +20,7 @@ from api.context import Caller, RequestContext
 from api.schema import static as gql
 from api.schema.typed import AppTypesRef, RootResolvers, compile_order, compile_where
 from api.services import PageSizeError, Services
-from api.uploads import store_upload
+from api.uploads import StagedUpload, stage_upload
 from blocks.diff import DefinitionDiff
 from blocks.errors import (
     AppgraphError,
@@ -30,6 +30,7 @@ from blocks.errors import (
     PermissionDeniedError,
     Problem,
     ProblemsError,
+    SubmissionError,
     UploadError,
 )
 from blocks.xlsform import XLSFormError, import_xlsform
@@ -611,6 +612,10 @@ def _in_data(error: AppgraphError) -> list[gql.UserError]:
     return errors
 
 
+_StagedUploads = list[StagedUpload]
+"""Uploads of one submission; named because TypedResolvers defines ``list``."""
+
+
 class TypedResolvers:
     """Resolvers of the generated root fields of one app."""
 
@@ -689,13 +694,14 @@ class TypedResolvers:
         caller = _caller(info)
         try:
             app = await self._app(caller)
-            data = await self._prepare_data(info, caller, input["data"])
+            data, staged = await self._prepare_data(input["data"])
             record, created = await self.services.create_record(
                 caller,
                 app,
                 data,
                 idempotency_key=input.get("idempotencyKey"),
                 version=input.get("version"),
+                staged=staged,
             )
         except AppgraphError as error:
             return self._failure(error)
@@ -708,7 +714,7 @@ class TypedResolvers:
         caller = _caller(info)
         try:
             await self._app(caller)
-            data = await self._prepare_data(info, caller, input["data"])
+            data, staged = await self._prepare_data(input["data"])
             record = await self.services.update_record(
                 caller,
                 str(input["id"]),
@@ -716,6 +722,7 @@ class TypedResolvers:
                 expected_revision=input.get("expectedRevision"),
                 version=input.get("version"),
                 app_id=self.app_id,
+                staged=staged,
             )
         except AppgraphError as error:
             return self._failure(error)
@@ -758,40 +765,58 @@ class TypedResolvers:
         return {"record": None, "created": None, "errors": errors}
 
     async def _prepare_data(
-        self, info: GraphQLResolveInfo[Any], caller: Caller, data: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        """Store uploads in ``data`` and map field names to block ids."""
+        self, data: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], _StagedUploads]:
+        """Map field names to block ids and read the uploads in ``data``.
+
+        Each upload is checked and replaced by a placeholder ``fileId``; the
+        services store it only once the whole submission is valid, so a
+        rejected submission stores no file.
+        """
         types = self.ref.get()
         by_id = types.data_to_ids(data)
-        prepared: dict[str, Any] = await self._store_uploads(caller, by_id)
-        return prepared
+        staged: _StagedUploads = []
+        prepared = await self._stage_uploads(by_id, (), staged)
+        assert isinstance(prepared, dict)
+        return prepared, staged
 
-    async def _store_uploads(self, caller: Caller, value: Any) -> Any:
+    async def _stage_uploads(
+        self, value: Any, path: tuple[str, ...], staged: _StagedUploads
+    ) -> Any:
         if isinstance(value, Mapping):
             upload = value.get("upload")
             if upload is not None and hasattr(upload, "read"):
                 if value.get("fileId") is not None:
-                    raise ProblemsError(
+                    raise SubmissionError(
                         [
                             Problem(
-                                (),
+                                path,
                                 ErrorCode.INVALID,
                                 "Give either `upload` or `fileId`, not both.",
                             )
                         ]
                     )
-                stored = await store_upload(
-                    self.services.store,
-                    self.services.blobs,
-                    upload,
-                    workspace_id=caller.workspace_id,
-                    created_by=caller.user_id,
-                    max_bytes=self.services.settings.max_file_bytes,
-                )
-                return {"fileId": stored.id}
-            return {k: await self._store_uploads(caller, v) for k, v in value.items()}
+                try:
+                    upload_staged = await stage_upload(
+                        upload,
+                        f"upload:{len(staged) + 1}",
+                        self.services.settings.max_file_bytes,
+                    )
+                except UploadError as error:
+                    raise SubmissionError(
+                        [Problem(path, error.code, str(error))]
+                    ) from None
+                staged.append(upload_staged)
+                return {"fileId": upload_staged.placeholder_id}
+            return {
+                k: await self._stage_uploads(v, (*path, str(k)), staged)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [await self._store_uploads(caller, v) for v in value]
+            return [
+                await self._stage_uploads(v, (*path, str(index)), staged)
+                for index, v in enumerate(value)
+            ]
         return value
 
 

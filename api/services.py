@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from api.context import Caller
 from api.events import EventBus, OutboxDispatcher
 from api.schema.manager import AppSource, SchemaManager
 from api.settings import Settings
+from api.uploads import StagedUpload, save_upload
 from blocks.base import ConfigContext, FileInfo, ValueContext
 from blocks.definition import Definition, dump_definition, parse_definition
 from blocks.diff import DefinitionDiff, diff_definitions
@@ -42,8 +43,13 @@ logger = logging.getLogger(__name__)
 class _WorkspaceFiles:
     store: Store
     workspace_id: str
+    staged: Mapping[str, StagedUpload] = field(default_factory=dict)
+    """Uploads of the submission, by placeholder id, checked but not stored."""
 
     async def get_file(self, file_id: str) -> FileInfo | None:
+        upload = self.staged.get(file_id)
+        if upload is not None:
+            return upload.to_file_info()
         stored = await self.store.get_file(self.workspace_id, file_id)
         return stored.to_file_info() if stored else None
 
@@ -303,12 +309,18 @@ class Services:
 
     # Records ---------------------------------------------------------------
 
-    def value_context(self, caller: Caller, app: App) -> ValueContext:
+    def value_context(
+        self, caller: Caller, app: App, staged: Sequence[StagedUpload] = ()
+    ) -> ValueContext:
         """Return what block types consult while normalizing values."""
         return ValueContext(
             workspace_id=caller.workspace_id,
             app_id=app.id,
-            files=_WorkspaceFiles(self.store, caller.workspace_id),
+            files=_WorkspaceFiles(
+                self.store,
+                caller.workspace_id,
+                {upload.placeholder_id: upload for upload in staged},
+            ),
             records=_WorkspaceRecords(self.store, caller.workspace_id),
             sequences=_AppSequences(self.store, app.id),
         )
@@ -338,14 +350,20 @@ class Services:
         *,
         idempotency_key: str | None,
         version: int | None,
+        staged: Sequence[StagedUpload] = (),
     ) -> tuple[Record, bool]:
-        """Validate ``data`` (keyed by block id) and store a new record."""
+        """Validate ``data`` (keyed by block id) and store a new record.
+
+        ``staged`` uploads are stored only once the whole submission is
+        valid; ``data`` refers to them by their placeholder ids.
+        """
         if not self.can_see_app(caller, app):
             raise NotFoundError(f"No app {app.slug!r} in this workspace.")
         number, definition = await self._definition_for_submission(app, version)
         normalized = await normalize_submission(
-            definition, self.registry, data, self.value_context(caller, app)
+            definition, self.registry, data, self.value_context(caller, app, staged)
         )
+        normalized = await self._save_staged(caller, normalized, staged)
         record, created = await self.store.insert_record(
             caller.workspace_id,
             app.id,
@@ -368,12 +386,16 @@ class Services:
         expected_revision: int | None,
         version: int | None,
         app_id: str | None = None,
+        staged: Sequence[StagedUpload] = (),
     ) -> Record:
-        """Validate changed values (keyed by block id) and update a record."""
+        """Validate changed values (keyed by block id) and update a record.
+
+        ``staged`` uploads are stored only once the changes are valid.
+        """
         record = await self.readable_record(caller, record_id, app_id)
         app = await self.app_by_id(caller, record.app_id)
         number, definition = await self._definition_for_submission(app, version)
-        context = self.value_context(caller, app)
+        context = self.value_context(caller, app, staged)
         context.record_id = record.id
         normalized = await normalize_submission(
             definition,
@@ -383,6 +405,7 @@ class Services:
             existing=record.data,
             partial=True,
         )
+        normalized = await self._save_staged(caller, normalized, staged)
         updated = await self.store.update_record(
             record.id,
             normalized,
@@ -403,6 +426,29 @@ class Services:
         logger.info("Deleted record %s", record.id)
         self.dispatcher.wake()
         return deleted
+
+    async def _save_staged(
+        self,
+        caller: Caller,
+        normalized: dict[str, Any],
+        staged: Sequence[StagedUpload],
+    ) -> dict[str, Any]:
+        """Store the staged uploads and put their file ids in ``normalized``."""
+        if not staged:
+            return normalized
+        stored: dict[str, dict[str, Any]] = {}
+        for upload in staged:
+            saved = await save_upload(
+                self.store,
+                self.blobs,
+                upload,
+                workspace_id=caller.workspace_id,
+                created_by=caller.user_id,
+            )
+            stored[upload.placeholder_id] = saved.to_file_info().to_value()
+        replaced = _replace_file_references(normalized, stored)
+        assert isinstance(replaced, dict)
+        return replaced
 
     async def readable_record(
         self, caller: Caller, record_id: str, app_id: str | None = None
@@ -469,6 +515,18 @@ class Services:
         """Yield the caller's workspace events from now on."""
         async for event in self.bus.subscribe(caller.workspace_id):
             yield event
+
+
+def _replace_file_references(value: Any, stored: Mapping[str, dict[str, Any]]) -> Any:
+    """Return ``value`` with references to placeholder ids replaced."""
+    if isinstance(value, Mapping):
+        file_id = value.get("id")
+        if isinstance(file_id, str) and file_id in stored and "sha256" in value:
+            return dict(stored[file_id])
+        return {k: _replace_file_references(v, stored) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_file_references(v, stored) for v in value]
+    return value
 
 
 class PageSizeError(ValueError):

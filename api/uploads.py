@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import dataclass
 from typing import Protocol
 
 import filetype
 
+from blocks.base import FileInfo
 from blocks.errors import ErrorCode, UploadError
 from store import BlobStore, Store, StoredFile
 
@@ -71,6 +73,76 @@ def sniff_content_type(data: bytes, declared: str | None, filename: str) -> str:
     return sniffed
 
 
+@dataclass(frozen=True)
+class StagedUpload:
+    """An upload read and checked in memory, not yet stored."""
+
+    placeholder_id: str
+    """File id that stands for this upload until it is stored."""
+    filename: str
+    content_type: str
+    data: bytes
+    sha256: str
+
+    def to_file_info(self) -> FileInfo:
+        """Return the file as a media block sees it, under the placeholder id."""
+        return FileInfo(
+            self.placeholder_id,
+            self.filename,
+            self.content_type,
+            len(self.data),
+            self.sha256,
+        )
+
+
+async def stage_upload(
+    upload: UploadLike, placeholder_id: str, max_bytes: int
+) -> StagedUpload:
+    """Read an upload and check its size and content type, storing nothing.
+
+    Raises:
+        UploadError: the file is empty, larger than ``max_bytes`` or of
+            another type than declared.
+    """
+    filename = upload.filename or "upload"
+    data = await read_limited(upload, max_bytes)
+    if not data:
+        raise UploadError(
+            ErrorCode.FILE_EMPTY, f"File {filename!r} is empty; send a non-empty file."
+        )
+    content_type = sniff_content_type(data, upload.content_type, filename)
+    sha256 = hashlib.sha256(data).hexdigest()
+    return StagedUpload(placeholder_id, filename, content_type, data, sha256)
+
+
+async def save_upload(
+    store: Store,
+    blobs: BlobStore,
+    staged: StagedUpload,
+    *,
+    workspace_id: str,
+    created_by: str,
+) -> StoredFile:
+    """Put a staged upload's bytes in the blob store and record the file."""
+    await blobs.put(staged.data)
+    stored = await store.put_file(
+        workspace_id,
+        staged.filename,
+        staged.content_type,
+        len(staged.data),
+        staged.sha256,
+        created_by,
+    )
+    logger.info(
+        "Stored file %s (%s, %d bytes) in workspace %s",
+        stored.id,
+        staged.content_type,
+        len(staged.data),
+        workspace_id,
+    )
+    return stored
+
+
 async def store_upload(
     store: Store,
     blobs: BlobStore,
@@ -81,23 +153,7 @@ async def store_upload(
     max_bytes: int,
 ) -> StoredFile:
     """Check an upload, put its bytes in the blob store and record it."""
-    filename = upload.filename or "upload"
-    data = await read_limited(upload, max_bytes)
-    if not data:
-        raise UploadError(
-            ErrorCode.FILE_EMPTY, f"File {filename!r} is empty; send a non-empty file."
-        )
-    content_type = sniff_content_type(data, upload.content_type, filename)
-    sha256 = hashlib.sha256(data).hexdigest()
-    await blobs.put(data)
-    stored = await store.put_file(
-        workspace_id, filename, content_type, len(data), sha256, created_by
+    staged = await stage_upload(upload, "upload", max_bytes)
+    return await save_upload(
+        store, blobs, staged, workspace_id=workspace_id, created_by=created_by
     )
-    logger.info(
-        "Stored file %s (%s, %d bytes) in workspace %s",
-        stored.id,
-        content_type,
-        len(data),
-        workspace_id,
-    )
-    return stored

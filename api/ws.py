@@ -58,6 +58,7 @@ from api.errors import (
 )
 from api.http import GraphQLParams, bearer_token, read_params
 from api.limits import DocumentCache, Limits, select_operation
+from blocks.errors import AppgraphError
 
 logger = logging.getLogger(__name__)
 
@@ -372,6 +373,15 @@ class _Connection:
             async for event in stream:
                 run.log(event)
                 await self.send(_next(run.operation_id, event))
+        except AppgraphError as error:
+            # A source generator checks access on its first step, after
+            # subscribe() returned; its expected failures (an unknown or
+            # hidden app) reach the client instead of the masked message.
+            await self._finish(
+                run.operation_id,
+                _errors([GraphQLError(str(error), original_error=error)]),
+            )
+            return
         finally:
             # Closing the stream runs the finally blocks of the source
             # generator, also when a client's complete cancelled this task.

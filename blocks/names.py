@@ -32,8 +32,16 @@ TYPE_NAME_SUFFIXES = (
     "UpdateInput",
     "Row",
     "Payload",
+    "Data",
+    "Change",
+    "Records",
+    "Create",
+    "Update",
+    "Delete",
+    "Changed",
 )
-"""Suffixes the schema builder appends to an app's type name for related types."""
+"""Suffixes the schema builder appends to an app's type name for related types
+and, after lowering the first letter, for its root fields (``plotsRecords``)."""
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 """Pattern of an app slug: a lowercase letter, then up to 62 of ``a-z0-9-``."""

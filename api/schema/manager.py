@@ -29,7 +29,13 @@ from graphql import (
     validate_schema,
 )
 
-from api.schema.typed import AppTypeBuilder, AppTypes, AppTypesRef, RootResolvers
+from api.schema.typed import (
+    AppTypeBuilder,
+    AppTypes,
+    AppTypesRef,
+    RootResolvers,
+    SortDirection,
+)
 from blocks.definition import Definition
 from blocks.names import type_name_for_app
 from blocks.registry import BlockRegistry
@@ -78,8 +84,14 @@ class SchemaManager:
         static_schema = static._schema
         self._static_schema = static_schema
         self.library = TypeLibrary(static_schema.type_map.values())
-        self._reserved = frozenset(static_schema.type_map) | frozenset(
-            _root_field_names(static_schema)
+        root_fields = _root_field_names(static_schema)
+        # An app's root fields are its type name with the first letter
+        # lowered, so the static root fields reserve their capitalized form:
+        # the app `records` becomes `RecordsApp` and keeps `records` static.
+        self._reserved = (
+            frozenset(static_schema.type_map)
+            | frozenset(root_fields)
+            | frozenset(name[:1].upper() + name[1:] for name in root_fields)
         )
         shared = {
             "PageInfo": static_schema.type_map["PageInfo"],
@@ -89,6 +101,7 @@ class SchemaManager:
         }
         self.builder = AppTypeBuilder(registry, self.library, shared, resolvers)
         self._cache: dict[tuple[str, int, str], AppTypes] = {}
+        self._type_names: dict[tuple[str, int, str], frozenset[str]] = {}
         self._schemas: dict[str, GraphQLSchema] = {}
         self._app_types: dict[str, dict[str, AppTypes]] = {}
         self._naming: dict[str, dict[str, AppNaming]] = {}
@@ -159,9 +172,9 @@ class SchemaManager:
         self, apps: Sequence[AppSource]
     ) -> tuple[GraphQLSchema, dict[str, AppTypes], dict[str, AppNaming]]:
         taken: set[str] = set()
+        used_type_names: set[str] = set()
         app_types: dict[str, AppTypes] = {}
         naming: dict[str, AppNaming] = {}
-        new_types: list[AppTypes] = []
         for app in apps:
             type_name = type_name_for_app(app.slug, taken, self._reserved)
             taken.add(type_name)
@@ -169,24 +182,52 @@ class SchemaManager:
             key = (app.app_id, app.version, type_name)
             types = self._cache.get(key)
             if types is None:
-                types = self.builder.build(
+                try:
+                    types = self._build(key, field_name, app)
+                except Exception:
+                    # One app's broken types must not take the workspace's
+                    # other apps out of the schema.
+                    logger.exception(
+                        "Left app %s v%d out of the schema: its generated types "
+                        "are invalid",
+                        app.app_id,
+                        app.version,
+                    )
+                    continue
+            clashes = self._type_names[key] & used_type_names
+            if clashes:
+                logger.error(
+                    "Left app %s v%d out of the schema: its type names %s are "
+                    "already used by another app of the workspace",
                     app.app_id,
                     app.version,
-                    type_name,
-                    field_name,
-                    app.definition,
-                    app.description,
+                    ", ".join(sorted(clashes)),
                 )
-                self._check(types)
-                self._cache[key] = types
-                new_types.append(types)
+                continue
+            used_type_names |= self._type_names[key]
             app_types[app.app_id] = types
             naming[app.app_id] = AppNaming(type_name, field_name)
         self._evict(app_types)
         return self._combine(list(app_types.values())), app_types, naming
 
-    def _check(self, types: AppTypes) -> None:
-        """Validate one app's types alone, so the combined schema needs no pass."""
+    def _build(
+        self, key: tuple[str, int, str], field_name: str, app: AppSource
+    ) -> AppTypes:
+        """Build and check one app version's types, and cache them."""
+        app_id, version, type_name = key
+        types = self.builder.build(
+            app_id, version, type_name, field_name, app.definition, app.description
+        )
+        self._type_names[key] = self._check(types)
+        self._cache[key] = types
+        return types
+
+    def _check(self, types: AppTypes) -> frozenset[str]:
+        """Validate one app's types alone and return the names of its own types.
+
+        Shared types (static and library) are left out of the names, so that
+        a clash between the names of two apps can be found before combining.
+        """
         schema = self._combine([types])
         errors = validate_schema(schema)
         if errors:
@@ -194,6 +235,9 @@ class SchemaManager:
                 f"Generated types of app {types.app_id} v{types.version} are "
                 f"invalid: {'; '.join(e.message for e in errors[:5])}"
             )
+        shared = set(self._static_schema.type_map) | {SortDirection.name}
+        shared.update(t.name for t in self.library.all_types())
+        return frozenset(name for name in schema.type_map if name not in shared)
 
     def _combine(self, all_types: Sequence[AppTypes]) -> GraphQLSchema:
         static = self._static_schema
@@ -215,8 +259,9 @@ class SchemaManager:
             + [t for t in self.library.all_types() if t.name not in static.type_map],
             directives=static.directives,
         )
-        # Every app's types were validated alone and type names are unique by
-        # construction, so the combined schema is marked valid without a pass.
+        # Every app's types were validated alone and apps whose type names
+        # clash were left out, so the combined schema is marked valid without
+        # a pass.
         schema._validation_errors = []
         schema._strawberry_schema = self.static  # type: ignore[attr-defined]
         return schema
@@ -230,6 +275,7 @@ class SchemaManager:
         for key in list(self._cache):
             if key[0] in current_apps and (key[0], key[1]) not in live:
                 del self._cache[key]
+                self._type_names.pop(key, None)
 
 
 _ROOT_NAMES = ("Query", "Mutation", "Subscription")

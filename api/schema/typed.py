@@ -138,10 +138,16 @@ class AppTypeBuilder:
         """Build the types and root fields of one app version."""
         ref = AppTypesRef()
         field_map = FieldMap()
+        row_names = _RowTypeNames()
         object_type = self._object_type(
-            type_name, definition.blocks, field_map, description, system=True
+            type_name,
+            definition.blocks,
+            field_map,
+            description,
+            row_names,
+            system=True,
         )
-        data_input = self._data_input(f"{type_name}Data", definition.blocks)
+        data_input = self._data_input(f"{type_name}Data", definition.blocks, row_names)
         filter_input = self._filter_input(type_name, definition.blocks, field_map)
         order_input = self._order_input(type_name, definition.blocks)
         edge = GraphQLObjectType(
@@ -333,6 +339,7 @@ class AppTypeBuilder:
         blocks: Sequence[Block],
         field_map: FieldMap,
         description: str,
+        row_names: _RowTypeNames,
         *,
         system: bool,
     ) -> GraphQLObjectType:
@@ -342,7 +349,7 @@ class AppTypeBuilder:
                 result.update(self.shared["system_fields"])
             for block in _value_blocks(blocks, self.registry):
                 result[block.field_name] = self._output_field(
-                    type_name, block, field_map
+                    type_name, block, field_map, row_names
                 )
             return result
 
@@ -351,7 +358,11 @@ class AppTypeBuilder:
         )
 
     def _output_field(
-        self, type_name: str, block: Block, field_map: FieldMap
+        self,
+        type_name: str,
+        block: Block,
+        field_map: FieldMap,
+        row_names: _RowTypeNames,
     ) -> GraphQLField:
         block_type = self.registry[block.type]
         field_map.by_name[block.field_name] = block
@@ -360,10 +371,11 @@ class AppTypeBuilder:
             row_map = FieldMap()
             field_map.rows[block.field_name] = row_map
             row_type = self._object_type(
-                f"{type_name}{_pascal(block.field_name)}Row",
+                row_names.name(type_name, block.field_name, "Row"),
                 block.children,
                 row_map,
                 f"One row of {block.field_name}.",
+                row_names,
                 system=False,
             )
             output = GraphQLList(GraphQLNonNull(row_type))
@@ -378,7 +390,9 @@ class AppTypeBuilder:
 
     # Input types -----------------------------------------------------------
 
-    def _data_input(self, name: str, blocks: Sequence[Block]) -> GraphQLInputObjectType:
+    def _data_input(
+        self, name: str, blocks: Sequence[Block], row_names: _RowTypeNames
+    ) -> GraphQLInputObjectType:
         def fields() -> dict[str, GraphQLInputField]:
             result: dict[str, GraphQLInputField] = {}
             for block in _value_blocks(blocks, self.registry):
@@ -386,8 +400,11 @@ class AppTypeBuilder:
                 input_type: GraphQLInputType | None
                 if block_type.role is BlockRole.REPEAT:
                     row = self._data_input(
-                        f"{name[: -len('Data')]}{_pascal(block.field_name)}RowData",
+                        row_names.name(
+                            name[: -len("Data")], block.field_name, "RowData"
+                        ),
                         block.children,
+                        row_names,
                     )
                     input_type = GraphQLList(GraphQLNonNull(row))
                 elif block_type.role in (BlockRole.COMPUTED, BlockRole.ASSIGNED):
@@ -480,6 +497,38 @@ class AppTypeBuilder:
             fields,
             description="One ordering key: set exactly one field.",
         )
+
+
+class _RowTypeNames:
+    """Row type names of one app version, unique within it.
+
+    PascalCase maps distinct field names such as ``r`` and ``R`` (or ``a_b``
+    and ``aB``) to one name, so a name already given gets ``_2``, ``_3``...
+    appended. A base name always ends with ``Row`` or ``RowData``, so a
+    suffixed name cannot equal another base name. The names depend on the
+    order in which the schema first asks for the row types, which is the
+    order of the blocks, so one definition always gets the same names.
+    """
+
+    def __init__(self) -> None:
+        self._given: dict[tuple[str, str, str], str] = {}
+        self._used: set[str] = set()
+
+    def name(self, parent: str, field_name: str, suffix: str) -> str:
+        """Return the type name of the rows of ``field_name`` under ``parent``."""
+        key = (parent, field_name, suffix)
+        given = self._given.get(key)
+        if given is not None:
+            return given
+        base = f"{parent}{_pascal(field_name)}{suffix}"
+        name = base
+        number = 2
+        while name in self._used:
+            name = f"{base}_{number}"
+            number += 1
+        self._used.add(name)
+        self._given[key] = name
+        return name
 
 
 class AppTypesRef:

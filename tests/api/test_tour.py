@@ -420,11 +420,6 @@ async def test_subscription_unknown_app_raises(demo: DemoServer) -> None:
     assert "'message'" in str(error.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="A NotFoundError raised while the subscription starts its stream "
-    "reaches the client as INTERNAL_SERVER_ERROR.",
-)
 async def test_subscription_unknown_app_names_app(demo: DemoServer) -> None:
     async with tour.definition_changes(demo.server, app="no-such-app") as connection:
         with pytest.raises(tour.TourError) as error:

@@ -67,10 +67,14 @@ class _Subscriber:
     def __init__(self, max_queue: int) -> None:
         self.queue: asyncio.Queue[OutboxEvent | None] = asyncio.Queue(max_queue + 1)
         self.overflowed = False
+        self.last_seq = 0
 
     def put(self, event: OutboxEvent) -> None:
-        if self.overflowed:
+        # Dispatch is at least once, so an event may be published again after
+        # a crash between delivery and marking; a subscriber sees it once.
+        if self.overflowed or event.seq <= self.last_seq:
             return
+        self.last_seq = event.seq
         if self.queue.qsize() >= self.queue.maxsize - 1:
             self.overflowed = True
             self.queue.put_nowait(None)

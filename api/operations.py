@@ -17,11 +17,12 @@ from graphql import GraphQLError, GraphQLResolveInfo
 from strawberry.scalars import JSON
 
 from api.context import Caller, RequestContext
+from api.fanout import SharedResults
 from api.schema import static as gql
 from api.schema.typed import AppTypesRef, RootResolvers, compile_order, compile_where
 from api.services import PageSizeError, Services
 from api.uploads import StagedUpload, stage_upload
-from blocks.diff import DefinitionDiff
+from blocks.diff import DefinitionDiff, diff_definitions
 from blocks.errors import (
     AppgraphError,
     ConflictError,
@@ -109,6 +110,7 @@ class Operations:
 
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.shared = SharedResults()
 
     # Conversions -----------------------------------------------------------
 
@@ -534,20 +536,33 @@ class Operations:
     async def _definition_event(
         self, caller: Caller, event: OutboxEvent
     ) -> gql.DefinitionEvent:
+        app, result = await self.shared.get(
+            "definition", event.seq, lambda: self._build_definition_event(event)
+        )
+        if not self.services.can_see_app(caller, app):
+            raise NotFoundError(f"No app {app.id!r} in this workspace.")
+        return result
+
+    async def _build_definition_event(
+        self, event: OutboxEvent
+    ) -> tuple[App, gql.DefinitionEvent]:
+        """Load the new version and its diff, once for every subscriber."""
         number = int(event.payload["version"])
-        app = await self.services.app_by_id(caller, event.app_id)
-        version = await self.services.store.get_version(app.id, number)
-        assert version is not None
+        app = await self.services.store.get_app(event.app_id)
+        version = await self.services.store.get_version(event.app_id, number)
+        if app is None or version is None:
+            raise NotFoundError(f"No version {number} of app {event.app_id!r}.")
         diff = None
         if number > 1:
+            old = await self.services.definition(app.id, number - 1)
+            new = await self.services.definition(app.id, number)
             diff = self.diff(
-                await self.services.diff(caller, app.id, number - 1, number),
-                number - 1,
-                number,
+                diff_definitions(old, new, self.services.registry), number - 1, number
             )
-        return gql.DefinitionEvent(
+        event_object = gql.DefinitionEvent(
             app=self.app(app), version=self.version(version), diff=diff
         )
+        return app, event_object
 
     async def record_events(
         self, caller: Caller, slug: str
@@ -575,7 +590,11 @@ class Operations:
     async def _event_record(self, caller: Caller, event: OutboxEvent) -> Record | None:
         if event.kind == "record.deleted":
             return None
-        record = await self.services.store.get_record(event.subject_id)
+        record = await self.shared.get(
+            "record",
+            event.seq,
+            lambda: self.services.store.get_record(event.subject_id),
+        )
         if record is None or record.deleted_at is not None:
             return None
         return record if self.services.can_read_record(caller, record) else None

@@ -1,0 +1,52 @@
+"""Work done once per outbox event and shared by every subscriber.
+
+A definition change reaches every open subscription of its workspace. Each
+subscription used to load the version, both definitions and compute the
+diff on its own, so a thousand subscribers repeated the same reads and the
+same diff a thousand times. :class:`SharedResults` runs such a computation
+once per event and hands the result to each subscriber, which still checks
+its own read access.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+class SharedResults:
+    """Caches the result of one computation per (kind, event seq).
+
+    The first subscriber starts the computation as a task and later ones
+    await the same task. A failed computation is dropped from the cache, so
+    the next subscriber tries again. At most ``size`` results are kept,
+    oldest first out, because subscribers read events within moments of
+    their dispatch.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._tasks: OrderedDict[tuple[str, int], asyncio.Future[Any]] = OrderedDict()
+
+    async def get(self, kind: str, seq: int, compute: Callable[[], Awaitable[T]]) -> T:
+        """Return the result of ``compute`` for the event, computing it once."""
+        key = (kind, seq)
+        task = self._tasks.get(key)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._tasks[key] = task
+            while len(self._tasks) > self.size:
+                self._tasks.popitem(last=False)
+        try:
+            # shield: a subscriber that disconnects must not cancel the
+            # computation the others are waiting for.
+            result: T = await asyncio.shield(task)
+        except Exception:
+            if self._tasks.get(key) is task:
+                del self._tasks[key]
+            raise
+        return result

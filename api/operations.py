@@ -17,7 +17,7 @@ from graphql import GraphQLError, GraphQLResolveInfo
 from strawberry.scalars import JSON
 
 from api.context import Caller, RequestContext
-from api.fanout import SharedResults
+from api.fanout import SharedResults, mark_shared
 from api.schema import static as gql
 from api.schema.typed import AppTypesRef, RootResolvers, compile_order, compile_where
 from api.services import PageSizeError, Services
@@ -537,7 +537,7 @@ class Operations:
         self, caller: Caller, event: OutboxEvent
     ) -> gql.DefinitionEvent:
         app, result = await self.shared.get(
-            "definition", event.seq, lambda: self._build_definition_event(event)
+            ("definition", event.seq), lambda: self._build_definition_event(event)
         )
         if not self.services.can_see_app(caller, app):
             raise NotFoundError(f"No app {app.id!r} in this workspace.")
@@ -562,6 +562,9 @@ class Operations:
         event_object = gql.DefinitionEvent(
             app=self.app(app), version=self.version(version), diff=diff
         )
+        # Its fields depend on the app, which every subscriber of the event
+        # may see, and on the caller's workspace and role at most.
+        mark_shared(event_object)
         return app, event_object
 
     async def record_events(
@@ -591,8 +594,7 @@ class Operations:
         if event.kind == "record.deleted":
             return None
         record = await self.shared.get(
-            "record",
-            event.seq,
+            ("record", event.seq),
             lambda: self.services.store.get_record(event.subject_id),
         )
         if record is None or record.deleted_at is not None:

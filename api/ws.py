@@ -36,7 +36,11 @@ from graphql import (
     GraphQLSchema,
     OperationType,
     execute,
-    subscribe,
+)
+from graphql.execution import (
+    Executor,
+    create_source_event_stream,
+    execute_subscription_event,
 )
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -56,6 +60,7 @@ from api.errors import (
     is_request_error,
     log_unexpected,
 )
+from api.fanout import SharedResults, share_token
 from api.http import GraphQLParams, bearer_token, read_params
 from api.limits import DocumentCache, Limits, select_operation
 from blocks.errors import AppgraphError
@@ -110,6 +115,8 @@ class GraphQLWebSocketEndpoint:
         self.init_timeout = init_timeout
         self.ping_interval = ping_interval
         self.max_operations = max_operations
+        self.shared = SharedResults()
+        """Subscription payloads shared by subscribers of one event."""
         self.documents = DocumentCache(limits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -363,16 +370,28 @@ class _Connection:
 
     async def _stream(self, run: _Run) -> None:
         """Run a subscription: a ``next`` per event, then ``complete``."""
-        started = subscribe(run.schema, run.document, **run.arguments())
+        built = Executor.build(
+            run.schema,
+            run.document,
+            context_value=run.context,
+            raw_variable_values=run.params.variables,
+            operation_name=run.params.operation_name,
+        )
+        if isinstance(built, list):
+            await self._finish(run.operation_id, _errors(built))
+            return
+        executor = built
+        started = create_source_event_stream(executor)
         stream = await started if isawaitable(started) else started
         if isinstance(stream, ExecutionResult):
             run.log(stream)
             await self._finish(run.operation_id, _errors(stream.errors or []))
             return
+        prefix = '{"id":' + json.dumps(run.operation_id) + ',"type":"next","payload":'
         try:
             async for event in stream:
-                run.log(event)
-                await self.send(_next(run.operation_id, event))
+                payload = await self._event_payload(run, executor, event)
+                await self.send_text(prefix + payload + "}")
         except AppgraphError as error:
             # A source generator checks access on its first step, after
             # subscribe() returned; its expected failures (an unknown or
@@ -390,6 +409,40 @@ class _Connection:
                 await aclose()
         await self._finish(run.operation_id, {"type": "complete"})
 
+    async def _event_payload(
+        self, run: _Run, executor: Executor[Any], event: Any
+    ) -> str:
+        """Execute the selection set over one event and return it as JSON.
+
+        An event marked shared (see :mod:`api.fanout`) is executed once for
+        every subscriber with the same document, variables, workspace and
+        role, and they all get the same text.
+        """
+
+        async def compute() -> str:
+            outcome = execute_subscription_event(
+                executor.build_per_event_executor(event)
+            )
+            result = await outcome if isawaitable(outcome) else outcome
+            run.log(result)
+            return json.dumps(
+                format_result(result), ensure_ascii=False, separators=(",", ":")
+            )
+
+        token = share_token(event)
+        if token is None:
+            return await compute()
+        caller = run.context.caller
+        key = (
+            token,
+            run.params.query,
+            json.dumps(run.params.variables, sort_keys=True, default=str),
+            run.params.operation_name,
+            caller.workspace_id,
+            caller.is_admin,
+        )
+        return await self.endpoint.shared.get(key, compute)
+
     async def _finish(self, operation_id: str, message: dict[str, Any]) -> None:
         """Forget the operation, then send its last message.
 
@@ -401,7 +454,11 @@ class _Connection:
         await self.send({"id": operation_id, **message})
 
     async def send(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        await self.send_text(
+            json.dumps(message, ensure_ascii=False, separators=(",", ":"))
+        )
+
+    async def send_text(self, text: str) -> None:
         async with self.send_lock:
             if self.closed:
                 return

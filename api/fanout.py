@@ -61,6 +61,9 @@ class SharedResults:
             self._tasks[key] = task
             while len(self._tasks) > self.size:
                 self._tasks.popitem(last=False)
+        if task.done() and not task.cancelled() and task.exception() is None:
+            done: T = task.result()
+            return done
         try:
             # shield: a subscriber that disconnects must not cancel the
             # computation the others are waiting for.

@@ -95,6 +95,52 @@ class SequenceAccess(Protocol):
         """Return the next number of the app's sequence for ``block_id``."""
 
 
+class HttpResponse(Protocol):
+    """A fully read HTTP response, after redirects."""
+
+    @property
+    def status_code(self) -> int:
+        """Return the HTTP status code."""
+        ...
+
+    @property
+    def content(self) -> bytes:
+        """Return the body, decompressed."""
+        ...
+
+    @property
+    def url(self) -> str:
+        """Return the final URL, after redirects."""
+        ...
+
+
+class HttpClient(Protocol):
+    """Sends outgoing requests to destinations that users configure.
+
+    The server passes ``workflows.guard.GuardedClient``, which rejects
+    requests to loopback, private, link-local and cloud metadata addresses
+    unless an operator allows them.
+    """
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        timeout: float | None = None,
+    ) -> HttpResponse:
+        """Send a request and return the response.
+
+        Raises:
+            AppgraphError: the request was rejected or failed. The error has a
+                ``host`` attribute naming the URL host, and its message gives
+                the reason without any header values.
+        """
+        ...
+
+
 @dataclass
 class ValueContext:
     """What a block type may consult while normalizing one value."""
@@ -107,6 +153,10 @@ class ValueContext:
     language: str = "default"
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     record_id: str | None = None
+    http: HttpClient | None = None
+    """Client for outgoing requests; None where the server sends none."""
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    """Named secrets from the server configuration, such as API keys."""
 
 
 @dataclass(frozen=True)

@@ -105,6 +105,21 @@ class OptionFiltering(Protocol):
         ...
 
 
+@runtime_checkable
+class ValueFetching(Protocol):
+    """A block type whose value is fetched or checked with the record's other values."""
+
+    async def fetch_value(
+        self,
+        block: Block,
+        submitted: Any,
+        env: Mapping[str, object],
+        context: ValueContext,
+    ) -> Any:
+        """Return the stored value, raising ValueProblem if it is invalid."""
+        ...
+
+
 async def normalize_submission(
     definition: Definition,
     registry: BlockRegistry,
@@ -537,11 +552,29 @@ async def _evaluate_level(state: _LevelState, run: _Run) -> None:
             _compute(state, node, run)
         elif node.role is BlockRole.ASSIGNED:
             await _assign(state, node, run)
+        elif isinstance(node.block_type, ValueFetching):
+            if block_id not in state.failed:
+                await _fetch(state, node, run)
         elif node.rows is not None:
             for row in state.rows.get(block_id, []):
                 row.outer = state.scope()
                 await _evaluate_level(row, run)
             state.env[block_id] = state.row_values(node)
+
+
+async def _fetch(state: _LevelState, node: _Node, run: _Run) -> None:
+    assert isinstance(node.block_type, ValueFetching)
+    block_id = node.block.id
+    try:
+        stored = await node.block_type.fetch_value(
+            node.block, state.values.get(block_id), state.scope(), run.context
+        )
+    except ValueProblem as problem:
+        run.problems.append(problem.to_problem(state.path(block_id)))
+        state.failed.add(block_id)
+        return
+    state.values[block_id] = stored
+    state.env[block_id] = _to_expression(node, stored)
 
 
 def _is_visible(state: _LevelState, node: _Node, run: _Run) -> bool:

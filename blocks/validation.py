@@ -460,7 +460,11 @@ def _expression_sources(entry: _Entry) -> list[_Source]:
         )
     if entry.block_type is None:
         return sources
-    computed = entry.role is BlockRole.COMPUTED
+    # A block that fetches its value reads the record's values in its config
+    # expressions, so those values are computed first.
+    computed = entry.role is BlockRole.COMPUTED or callable(
+        getattr(entry.block_type, "fetch_value", None)
+    )
     for key, text in _config_expressions(entry.block_type, block).items():
         sources.append(_Source((*path, "config", key), key, text, computed))
     return sources

@@ -13,6 +13,7 @@ from blocks.builtin.boolean import BooleanBlockType
 from blocks.builtin.calculation import CalculationBlockType
 from blocks.builtin.containers import RepeatBlockType, SectionBlockType
 from blocks.builtin.email import EmailBlockType
+from blocks.builtin.external_api import ExternalApiBlockType
 from blocks.builtin.geopoint import GeoPointBlockType
 from blocks.builtin.lookup import LookupBlockType
 from blocks.builtin.media import (
@@ -42,6 +43,7 @@ __all__ = [
     "DateBlockType",
     "DateTimeBlockType",
     "EmailBlockType",
+    "ExternalApiBlockType",
     "FileBlockType",
     "GeoPointBlockType",
     "LookupBlockType",
@@ -95,6 +97,7 @@ def appgraph_block_types() -> list[BlockType]:
         NoteBlockType(),
         CalculationBlockType(),
         LookupBlockType(),
+        ExternalApiBlockType(),
         UniqueNumberBlockType(),
         SectionBlockType(),
         RepeatBlockType(),

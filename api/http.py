@@ -49,7 +49,14 @@ from api.errors import (
     log_unexpected,
 )
 from api.graphiql import GRAPHIQL_HTML
-from api.limits import DocumentCache, Limits, select_operation
+from api.limits import (
+    DocumentCache,
+    Limits,
+    RequestJSONError,
+    coerce_variable_numbers,
+    parse_request_json,
+    select_operation,
+)
 from api.multipart import (
     BATCH_MESSAGE,
     MultipartRequest,
@@ -360,11 +367,9 @@ class GraphQLHTTPEndpoint:
             async for chunk in limited_body(receive, limit, _too_large_message(limit))
         ]
         try:
-            decoded = json.loads(b"".join(chunks).decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
-            raise HTTPRequestError(
-                400, f"The request body is not valid UTF-8 JSON: {error}."
-            ) from None
+            decoded = parse_request_json(b"".join(chunks), "The request body")
+        except RequestJSONError as error:
+            raise HTTPRequestError(400, str(error)) from None
         if isinstance(decoded, list):
             raise HTTPRequestError(400, BATCH_MESSAGE)
         if not isinstance(decoded, dict):
@@ -405,11 +410,12 @@ class GraphQLHTTPEndpoint:
 
         uploads = multipart.uploads if multipart is not None else {}
         context = await self._make_context(caller, uploads)
+        variables = coerce_variable_numbers(schema, operation, params.variables)
         outcome = execute(
             schema,
             checked.document,
             context_value=context,
-            variable_values=params.variables,
+            variable_values=variables,
             operation_name=params.operation_name,
         )
         result: ExecutionResult = await outcome if isawaitable(outcome) else outcome
@@ -472,11 +478,9 @@ def _get_params(request: Request) -> GraphQLParams:
         if not encoded:
             continue
         try:
-            source[name] = json.loads(encoded)
-        except ValueError as error:
-            raise HTTPRequestError(
-                400, f"The query parameter {name} is not valid JSON: {error}."
-            ) from None
+            source[name] = parse_request_json(encoded, f"The query parameter {name}")
+        except RequestJSONError as error:
+            raise HTTPRequestError(400, str(error)) from None
     return _checked_params(source)
 
 

@@ -8,10 +8,12 @@ per schema.
 
 from __future__ import annotations
 
+import json
 import weakref
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from graphql import (
@@ -22,12 +24,20 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInputType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
     GraphQLSchema,
     InlineFragmentNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    get_named_type,
+    is_input_type,
     parse,
     specified_rules,
+    type_from_ast,
     validate,
 )
 
@@ -326,3 +336,130 @@ def select_operation(
             " is required. Send the name of the operation to run."
         )
     return operations[0]
+
+
+# Request JSON --------------------------------------------------------------
+
+MAX_JSON_NESTING = 500
+"""Nesting of arrays and objects that request JSON may always use. Python's
+``json`` module parses recursively, so deeper documents may fail with the
+interpreter's recursion limit (1,000 frames by default)."""
+
+_NON_FINITE_TOKENS = ("NaN", "Infinity", "-Infinity")
+
+
+class RequestJSONError(ValueError):
+    """Request JSON that cannot be used; the message says why and what to send."""
+
+
+def parse_request_json(text: str | bytes, source: str) -> Any:
+    """Parse request JSON, keeping every digit of numbers with a fraction.
+
+    Numbers with a fraction or an exponent become :class:`decimal.Decimal`,
+    so ``12345678901234567890123456789.5`` is not rounded to a float. Call
+    :func:`coerce_variable_numbers` before executing with such variables.
+    ``source`` names the JSON in messages, such as "The request body".
+
+    Raises:
+        RequestJSONError: the text is not JSON, contains ``NaN``,
+            ``Infinity`` or ``-Infinity`` (which Python accepts but JSON does
+            not), or nests too deeply to parse.
+    """
+    try:
+        return json.loads(
+            text, parse_float=Decimal, parse_constant=_reject_non_finite(source)
+        )
+    except RecursionError:
+        raise RequestJSONError(
+            f"{source} nests arrays and objects too deeply to parse. Keep the "
+            f"nesting under {MAX_JSON_NESTING} levels."
+        ) from None
+    except RequestJSONError:
+        raise
+    except (UnicodeDecodeError, ValueError) as error:
+        raise RequestJSONError(f"{source} is not valid UTF-8 JSON: {error}.") from None
+
+
+def _reject_non_finite(source: str) -> Callable[[str], Any]:
+    def reject(token: str) -> Any:
+        raise RequestJSONError(
+            f"{source} contains the token {token}, which is not valid JSON. "
+            "Send a finite number, or null."
+        )
+
+    return reject
+
+
+def coerce_variable_numbers(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Convert the Decimals of :func:`parse_request_json` for each variable's type.
+
+    graphql-core's ``Float`` and ``Int`` accept only Python numbers, so a
+    Decimal becomes a float there and wherever the type is unknown. The
+    ``Decimal`` scalar keeps it exact. ``JSON`` values keep a Decimal only
+    when a float would change its value, so record data keeps every digit
+    while other JSON (such as a definition) gets floats, as before.
+    """
+    if variables is None:
+        return None
+    types: dict[str, GraphQLInputType] = {}
+    for definition in operation.variable_definitions or ():
+        found = type_from_ast(schema, definition.type)
+        if found is not None and is_input_type(found):
+            types[definition.variable.name.value] = found
+    coerced = dict(variables)
+    # The walk is iterative and replaces numbers in place, because variables
+    # may nest as deeply as the JSON parser allows.
+    pending: list[tuple[Any, Any, GraphQLInputType | None]] = [
+        (coerced, name, types.get(name)) for name in coerced
+    ]
+    while pending:
+        container, key, type_ = pending.pop()
+        value = container[key]
+        named = None if type_ is None else get_named_type(type_)
+        if isinstance(value, Decimal):
+            container[key] = _coerce_decimal(value, named)
+        elif isinstance(value, list):
+            item_type = _item_type(type_)
+            pending.extend((value, index, item_type) for index in range(len(value)))
+        elif isinstance(value, dict):
+            pending.extend((value, child, _child_type(named, child)) for child in value)
+    return coerced
+
+
+def _coerce_decimal(value: Decimal, named: GraphQLNamedType | None) -> Any:
+    if named is not None and named.name == "Decimal":
+        return value
+    if named is not None and named.name == "JSON":
+        return _json_number(value)
+    return float(value)
+
+
+def _child_type(named: GraphQLNamedType | None, key: str) -> GraphQLInputType | None:
+    if isinstance(named, GraphQLInputObjectType):
+        field = named.fields.get(key)
+        return None if field is None else field.type
+    if named is not None and named.name == "JSON":
+        return cast(GraphQLInputType, named)
+    return None
+
+
+def _item_type(type_: GraphQLInputType | None) -> GraphQLInputType | None:
+    if type_ is None:
+        return None
+    if isinstance(type_, GraphQLNonNull):
+        type_ = type_.of_type
+    if isinstance(type_, GraphQLList):
+        return cast(GraphQLInputType, type_.of_type)
+    # A list given where one value is expected is checked item by item.
+    return type_
+
+
+def _json_number(value: Decimal) -> Decimal | float:
+    converted = float(value)
+    if Decimal(repr(converted)) != value:
+        return value
+    return converted

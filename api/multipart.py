@@ -15,7 +15,6 @@ such a request is accepted only with a header that a plain form cannot set
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +23,7 @@ from starlette.datastructures import FormData, Headers, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from api.errors import HTTPRequestError
-from api.limits import Limits
+from api.limits import Limits, RequestJSONError, parse_request_json
 
 PREFLIGHT_HEADERS = ("GraphQL-Preflight", "Apollo-Require-Preflight")
 """Headers of which a multipart request must carry one, with any non-empty value."""
@@ -158,11 +157,9 @@ def _json_field(texts: dict[str, str], name: str) -> Any:
             " operations and map before the file parts.",
         )
     try:
-        return json.loads(text)
-    except ValueError as error:
-        raise HTTPRequestError(
-            400, f"The multipart field {name} is not valid JSON: {error}."
-        ) from None
+        return parse_request_json(text, f"The multipart field {name}")
+    except RequestJSONError as error:
+        raise HTTPRequestError(400, str(error)) from None
 
 
 def _file_map(value: Any, limits: Limits) -> dict[str, list[str]]:

@@ -423,6 +423,15 @@ class Operations:
             self.services.require_admin(caller, "import forms")
             from api.uploads import read_limited
 
+            if not hasattr(upload, "read"):
+                # The Upload scalar passes any JSON value through, so a string
+                # arrives here when the request was plain JSON.
+                raise XLSFormError(
+                    "Expected a file upload in input.file, got JSON data. Send "
+                    "the request as a GraphQL multipart request "
+                    "(multipart/form-data) with the file mapped to "
+                    "variables.input.file."
+                )
             data = await read_limited(upload, self.services.settings.max_file_bytes)
             result = import_xlsform(data, upload.filename or "form.xlsx")
             app, _ = await self.services.create_app(
@@ -797,13 +806,24 @@ class TypedResolvers:
         types = self.ref.get()
         by_id = types.data_to_ids(data)
         staged: _StagedUploads = []
-        prepared = await self._stage_uploads(by_id, (), staged)
+        prepared = await self._stage_uploads(by_id, (), staged, {})
         assert isinstance(prepared, dict)
         return prepared, staged
 
     async def _stage_uploads(
-        self, value: Any, path: tuple[str, ...], staged: _StagedUploads
+        self,
+        value: Any,
+        path: tuple[str, ...],
+        staged: _StagedUploads,
+        placeholders: dict[int, str],
     ) -> Any:
+        """Replace each upload in ``value`` with the placeholder of its copy.
+
+        The GraphQL multipart request specification lets one file part fill
+        several variables. Such an upload is read once, and every place that
+        names it gets the same placeholder, keyed by ``id()`` of the upload in
+        ``placeholders``.
+        """
         if isinstance(value, Mapping):
             upload = value.get("upload")
             if upload is not None and hasattr(upload, "read"):
@@ -817,6 +837,9 @@ class TypedResolvers:
                             )
                         ]
                     )
+                known = placeholders.get(id(upload))
+                if known is not None:
+                    return {"fileId": known}
                 try:
                     upload_staged = await stage_upload(
                         upload,
@@ -828,14 +851,15 @@ class TypedResolvers:
                         [Problem(path, error.code, str(error))]
                     ) from None
                 staged.append(upload_staged)
+                placeholders[id(upload)] = upload_staged.placeholder_id
                 return {"fileId": upload_staged.placeholder_id}
             return {
-                k: await self._stage_uploads(v, (*path, str(k)), staged)
+                k: await self._stage_uploads(v, (*path, str(k)), staged, placeholders)
                 for k, v in value.items()
             }
         if isinstance(value, list):
             return [
-                await self._stage_uploads(v, (*path, str(index)), staged)
+                await self._stage_uploads(v, (*path, str(index)), staged, placeholders)
                 for index, v in enumerate(value)
             ]
         return value

@@ -97,6 +97,14 @@ _BLOCK_KEYS = {
 }
 
 
+_DEFINITION_KEYS = ("blocks", "languages", "default_language")
+
+MAX_BLOCK_DEPTH = 32
+"""Maximum nesting of blocks: a top-level block is at depth 1, its children
+at depth 2. Checking nested blocks recurses once per level, so the limit also
+keeps a crafted definition from exhausting the interpreter's stack."""
+
+
 def parse_definition(data: Mapping[str, Any]) -> Definition:
     """Parse a JSON-like mapping into a :class:`Definition`.
 
@@ -108,6 +116,25 @@ def parse_definition(data: Mapping[str, Any]) -> Definition:
     if not isinstance(data, Mapping):
         raise DefinitionError(
             [Problem((), ErrorCode.INVALID, "Expected a definition object.")]
+        )
+    unknown = sorted(str(key) for key in data if key not in _DEFINITION_KEYS)
+    for key in unknown:
+        problems.append(
+            Problem(
+                (key,),
+                ErrorCode.UNKNOWN_FIELD,
+                f"Unknown definition key {key!r}; allowed keys are "
+                f"{', '.join(_DEFINITION_KEYS)}.",
+            )
+        )
+    if "blocks" not in data:
+        problems.append(
+            Problem(
+                ("blocks",),
+                ErrorCode.REQUIRED,
+                'A definition needs the key "blocks" with a list of blocks; '
+                'send "blocks": [] for an app without blocks.',
+            )
         )
     raw_blocks = data.get("blocks", [])
     if not isinstance(raw_blocks, list):
@@ -143,17 +170,29 @@ def parse_definition(data: Mapping[str, Any]) -> Definition:
 
 
 def _parse_blocks(
-    raw_blocks: list[Any], path: Path, problems: list[Problem]
+    raw_blocks: list[Any], path: Path, problems: list[Problem], depth: int = 1
 ) -> list[Block]:
+    if raw_blocks and depth > MAX_BLOCK_DEPTH:
+        problems.append(
+            Problem(
+                path,
+                ErrorCode.INVALID,
+                f"Blocks are nested more than {MAX_BLOCK_DEPTH} levels deep; "
+                "move some blocks up a level.",
+            )
+        )
+        return []
     blocks = []
     for index, raw in enumerate(raw_blocks):
-        block = _parse_block(raw, (*path, index), problems)
+        block = _parse_block(raw, (*path, index), problems, depth)
         if block is not None:
             blocks.append(block)
     return blocks
 
 
-def _parse_block(raw: Any, path: Path, problems: list[Problem]) -> Block | None:
+def _parse_block(
+    raw: Any, path: Path, problems: list[Problem], depth: int
+) -> Block | None:
     if not isinstance(raw, Mapping):
         problems.append(Problem(path, ErrorCode.INVALID, "Expected a block object."))
         return None
@@ -207,7 +246,7 @@ def _parse_block(raw: Any, path: Path, problems: list[Problem]) -> Block | None:
             Problem((*path, "children"), ErrorCode.INVALID, "Expected a list.")
         )
         raw_children = []
-    children = _parse_blocks(raw_children, (*path, "children"), problems)
+    children = _parse_blocks(raw_children, (*path, "children"), problems, depth + 1)
     if len(problems) > before:
         return None
     return Block(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 
 GRAPHQL_NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 """Pattern of a valid GraphQL name."""
@@ -42,6 +43,22 @@ TYPE_NAME_SUFFIXES = (
 )
 """Suffixes the schema builder appends to an app's type name for related types
 and, after lowering the first letter, for its root fields (``plotsRecords``)."""
+
+
+def reserved_type_names(names: Iterable[str]) -> frozenset[str]:
+    """Return ``names`` together with each name minus a generated suffix.
+
+    An app named after such a stem would generate a type that already exists:
+    the app ``app-import`` would make ``AppImportPayload``, a static type.
+    """
+    given = set(names)
+    reserved = set(given)
+    for name in given:
+        for suffix in (*TYPE_NAME_SUFFIXES, "RowData"):
+            if name.endswith(suffix) and len(name) > len(suffix):
+                reserved.add(name[: -len(suffix)])
+    return frozenset(reserved)
+
 
 SLUG = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 """Pattern of an app slug: a lowercase letter, then up to 62 of ``a-z0-9-``."""

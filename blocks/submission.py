@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from blocks.base import BlockRole, BlockType, ValueContext
+from blocks.builtin._support import check_unicode
 from blocks.definition import DEFAULT_LANGUAGE, Block, Definition, Rule, Text
 from blocks.errors import (
     DefinitionError,
@@ -467,6 +468,7 @@ def _read_only(node: _Node) -> str:
 
 async def _normalize(state: _LevelState, node: _Node, value: Any, run: _Run) -> Any:
     try:
+        check_unicode(value, node.block.field_name)
         return await node.block_type.normalize(node.block, value, run.context)
     except ValueProblem as problem:
         run.problems.append(problem.to_problem(state.path(node.block.id)))

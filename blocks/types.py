@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from graphql import (
     FloatValueNode,
     GraphQLBoolean,
+    GraphQLError,
     GraphQLField,
     GraphQLID,
     GraphQLInputField,
@@ -48,10 +49,28 @@ from blocks.filters import (
 T = TypeVar("T", bound=GraphQLNamedType)
 
 
+def _stored_mismatch(type_name: str, value: str) -> str:
+    return (
+        f"{type_name} cannot represent the stored text {value!r}; the value "
+        "predates a change of the field's block type. Update the record."
+    )
+
+
 def _serialize_decimal(value: Any) -> str:
+    # A stored value may predate a change of the block's type, such as text
+    # kept from before a text block became a number. Raising here makes the
+    # field null with an error instead of returning an invalid Decimal.
     if isinstance(value, bool):
         raise TypeError(f"Decimal cannot represent a boolean: {value!r}")
-    if isinstance(value, Decimal | int | str):
+    if isinstance(value, str):
+        try:
+            number = Decimal(value)
+        except InvalidOperation:
+            number = None
+        if number is None or not number.is_finite():
+            raise GraphQLError(_stored_mismatch("Decimal", value))
+        return value
+    if isinstance(value, Decimal | int):
         return str(value)
     raise TypeError(f"Decimal cannot represent {value!r}")
 
@@ -127,6 +146,32 @@ def serialize_iso(value: Any) -> str:
     raise TypeError(f"Expected an ISO 8601 value, got {value!r}")
 
 
+_ISO_PARSERS: dict[str, Callable[[str], object]] = {
+    "Date": _dt.date.fromisoformat,
+    "Time": _dt.time.fromisoformat,
+    "DateTime": _dt.datetime.fromisoformat,
+}
+
+
+def _iso_serializer(name: str) -> Callable[[Any], str]:
+    parse = _ISO_PARSERS[name]
+
+    def serialize(value: Any) -> str:
+        # Stored text from before a change of the block's type must not be
+        # returned as a date; raising makes the field null with an error.
+        if isinstance(value, str):
+            try:
+                parse(value)
+            except ValueError:
+                raise GraphQLError(_stored_mismatch(name, value)) from None
+            return value
+        if isinstance(value, _dt.date | _dt.time):
+            return value.isoformat()
+        raise TypeError(f"{name} cannot represent {value!r}")
+
+    return serialize
+
+
 def _string_scalar(name: str, description: str) -> GraphQLScalarType:
     def parse_value(value: Any) -> str:
         if not isinstance(value, str):
@@ -141,7 +186,7 @@ def _string_scalar(name: str, description: str) -> GraphQLScalarType:
     return GraphQLScalarType(
         name,
         description=description,
-        serialize=serialize_iso,
+        serialize=_iso_serializer(name),
         parse_value=parse_value,
         parse_literal=parse_literal,
     )
@@ -449,12 +494,47 @@ def compile_scalar_filter(
             nodes.append(Compare(path, Operator.IS_NULL, bool(value), operand))
         elif key in ("in", "notIn"):
             operator = Operator.IN if key == "in" else Operator.NOT_IN
+            for item in value:
+                _check_filter_value(path, key, operand, item)
             nodes.append(Compare(path, operator, tuple(value), operand))
         elif key in _SCALAR_OPERATORS:
+            _check_filter_value(path, key, operand, value)
             nodes.append(Compare(path, _SCALAR_OPERATORS[key], value, operand))
         else:
             raise ValueError(f"Unknown filter operator {key!r}.")
     return all_of(nodes)
+
+
+_FILTER_FORMATS: dict[Operand, tuple[Callable[[str], object], str]] = {
+    Operand.DATE: (_dt.date.fromisoformat, "an ISO 8601 date such as 2026-12-04"),
+    Operand.TIME: (_dt.time.fromisoformat, "an ISO 8601 time such as 14:30:00"),
+    Operand.DATETIME: (
+        _dt.datetime.fromisoformat,
+        "an ISO 8601 date and time with an offset such as 2026-12-04T14:30:00+03:00",
+    ),
+}
+
+
+def _check_filter_value(
+    path: FieldPath, key: str, operand: Operand, value: object
+) -> None:
+    """Raise ValueError when a date or time filter value cannot be compared.
+
+    Such values are compared as text, so an invalid one would silently match
+    nothing instead of failing.
+    """
+    checked = _FILTER_FORMATS.get(operand)
+    if checked is None or not isinstance(value, str):
+        return
+    parse, expected = checked
+    try:
+        parse(value)
+    except ValueError:
+        field = ".".join(str(part).lstrip("$") for part in path)
+        raise ValueError(
+            f"The filter {field}.{key} has the invalid value {value!r}; "
+            f"expected {expected}."
+        ) from None
 
 
 def compile_list_filter(path: FieldPath, conditions: Mapping[str, Any]) -> FilterNode:
@@ -487,6 +567,7 @@ def compile_geo_filter(path: FieldPath, conditions: Mapping[str, Any]) -> Filter
             node: FilterNode = Compare(path, Operator.IS_NULL, True)
             nodes.append(node if value else Not(node))
         elif key == "withinRadius":
+            _check_radius(path, value)
             nodes.append(
                 WithinRadius(
                     path,
@@ -498,6 +579,24 @@ def compile_geo_filter(path: FieldPath, conditions: Mapping[str, Any]) -> Filter
         else:
             raise ValueError(f"Unknown filter operator {key!r}.")
     return all_of(nodes)
+
+
+def _check_radius(path: FieldPath, value: Mapping[str, Any]) -> None:
+    field = ".".join(str(part) for part in path)
+    limits = (("lat", 90), ("lng", 180))
+    for key, limit in limits:
+        number = Decimal(value[key])
+        if not -limit <= number <= limit:
+            raise ValueError(
+                f"The filter {field}.withinRadius has {key} {number}; expected "
+                f"degrees from -{limit} to {limit}."
+            )
+    meters = Decimal(value["meters"])
+    if not meters >= 0:
+        raise ValueError(
+            f"The filter {field}.withinRadius has meters {meters}; expected a "
+            "radius of 0 or more metres."
+        )
 
 
 def compile_presence_filter(

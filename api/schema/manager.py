@@ -19,6 +19,7 @@ import strawberry
 from graphql import (
     GraphQLField,
     GraphQLID,
+    GraphQLInputObjectType,
     GraphQLInt,
     GraphQLNamedType,
     GraphQLNonNull,
@@ -26,6 +27,8 @@ from graphql import (
     GraphQLResolveInfo,
     GraphQLSchema,
     GraphQLString,
+    GraphQLType,
+    get_named_type,
     specified_scalar_types,
     validate_schema,
 )
@@ -37,8 +40,9 @@ from api.schema.typed import (
     RootResolvers,
     SortDirection,
 )
-from blocks.definition import Definition
-from blocks.names import type_name_for_app
+from blocks.definition import Block, Definition
+from blocks.filters import Operand
+from blocks.names import reserved_type_names, type_name_for_app
 from blocks.registry import BlockRegistry
 from blocks.types import TypeLibrary
 
@@ -85,14 +89,20 @@ class SchemaManager:
         static_schema = static._schema
         self._static_schema = static_schema
         self.library = TypeLibrary(static_schema.type_map.values())
+        _create_library_types(self.library, registry)
         root_fields = _root_field_names(static_schema)
         # An app's root fields are its type name with the first letter
         # lowered, so the static root fields reserve their capitalized form:
         # the app `records` becomes `RecordsApp` and keeps `records` static.
-        self._reserved = (
-            frozenset(static_schema.type_map)
-            | frozenset(root_fields)
-            | frozenset(name[:1].upper() + name[1:] for name in root_fields)
+        # Static and library names reserve their stems too: the app
+        # `app-import` would otherwise generate the static `AppImportPayload`.
+        self._reserved = reserved_type_names(
+            [
+                *static_schema.type_map,
+                *(named.name for named in self.library.all_types()),
+                *root_fields,
+                *(name[:1].upper() + name[1:] for name in root_fields),
+            ]
         )
         shared = {
             "PageInfo": static_schema.type_map["PageInfo"],
@@ -173,29 +183,30 @@ class SchemaManager:
     def _assemble(
         self, apps: Sequence[AppSource]
     ) -> tuple[GraphQLSchema, dict[str, AppTypes], dict[str, AppNaming]]:
+        # Block types add library types on first use, so an app placed early
+        # in the pass may clash with a type that a later app added. The
+        # library only grows, so a second pass sees every type it will use.
+        for _ in range(3):
+            library_size = len(self.library.all_types())
+            app_types, naming = self._place_all(apps)
+            if len(self.library.all_types()) == library_size:
+                break
+        self._evict(app_types)
+        return self._combine(list(app_types.values())), app_types, naming
+
+    def _place_all(
+        self, apps: Sequence[AppSource]
+    ) -> tuple[dict[str, AppTypes], dict[str, AppNaming]]:
         taken: set[str] = set()
         used_type_names: set[str] = set()
         app_types: dict[str, AppTypes] = {}
         naming: dict[str, AppNaming] = {}
         for app in apps:
-            type_name = type_name_for_app(app.slug, taken, self._reserved)
-            taken.add(type_name)
-            field_name = type_name[:1].lower() + type_name[1:]
-            key = (app.app_id, app.version, type_name)
-            types = self._cache.get(key)
-            if types is None:
-                try:
-                    types = self._build(key, field_name, app)
-                except Exception:
-                    # One app's broken types must not take the workspace's
-                    # other apps out of the schema.
-                    logger.exception(
-                        "Left app %s v%d out of the schema: its generated types "
-                        "are invalid",
-                        app.app_id,
-                        app.version,
-                    )
-                    continue
+            placed = self._place(app, taken)
+            if placed is None:
+                continue
+            key, types = placed
+            type_name = key[2]
             clashes = self._type_names[key] & used_type_names
             if clashes:
                 logger.error(
@@ -208,18 +219,101 @@ class SchemaManager:
                 continue
             used_type_names |= self._type_names[key]
             app_types[app.app_id] = types
-            naming[app.app_id] = AppNaming(type_name, field_name)
-        self._evict(app_types)
-        return self._combine(list(app_types.values())), app_types, naming
+            naming[app.app_id] = AppNaming(type_name, _field_name(type_name))
+        return app_types, naming
+
+    def _place(
+        self, app: AppSource, taken: set[str]
+    ) -> tuple[tuple[str, int, str], AppTypes] | None:
+        """Name and build one app version, or return None to leave it out.
+
+        A generated name that equals a static or library type name (such as
+        ``GeoPoint`` for the app ``geo-point``) gets ``App`` appended, as
+        reserved names do, and the app is built again under the new name.
+        """
+        avoided: set[str] = set()
+        for _ in range(_MAX_NAMING_ATTEMPTS):
+            try:
+                type_name = type_name_for_app(app.slug, taken, self._reserved | avoided)
+            except ValueError as error:
+                logger.error(
+                    "Left app %s v%d out of the schema: %s",
+                    app.app_id,
+                    app.version,
+                    error,
+                )
+                return None
+            key = (app.app_id, app.version, type_name)
+            shared = self._shared_types()
+            try:
+                types = self._cache.get(key) or self._build(key, app, shared)
+            except _SharedNameClash as clash:
+                clashes = clash.names
+            except Exception:
+                # One app's broken types must not take the workspace's
+                # other apps out of the schema.
+                logger.exception(
+                    "Left app %s v%d out of the schema: its generated types "
+                    "are invalid",
+                    app.app_id,
+                    app.version,
+                )
+                return None
+            else:
+                clashes = self._type_names[key] & shared.keys()
+                if not clashes:
+                    taken.add(type_name)
+                    return key, types
+            logger.warning(
+                "App %s v%d: generated type names %s equal shared type names; "
+                "renaming its type %s",
+                app.app_id,
+                app.version,
+                ", ".join(sorted(clashes)),
+                type_name,
+            )
+            avoided.add(type_name)
+        logger.error(
+            "Left app %s v%d out of the schema: no type name without a clash "
+            "after %d attempts",
+            app.app_id,
+            app.version,
+            _MAX_NAMING_ATTEMPTS,
+        )
+        return None
+
+    def _shared_types(self) -> dict[str, GraphQLNamedType]:
+        """Return the types every app of every workspace shares, by name."""
+        shared: dict[str, GraphQLNamedType] = dict(specified_scalar_types)
+        shared.update(self._static_schema.type_map)
+        for named in self.library.all_types():
+            shared.setdefault(named.name, named)
+        shared.setdefault(SortDirection.name, SortDirection)
+        return shared
 
     def _build(
-        self, key: tuple[str, int, str], field_name: str, app: AppSource
+        self,
+        key: tuple[str, int, str],
+        app: AppSource,
+        shared: Mapping[str, GraphQLNamedType],
     ) -> AppTypes:
-        """Build and check one app version's types, and cache them."""
+        """Build and check one app version's types, and cache them.
+
+        Raises:
+            _SharedNameClash: a generated type has the name of a shared type.
+        """
         app_id, version, type_name = key
         types = self.builder.build(
-            app_id, version, type_name, field_name, app.definition, app.description
+            app_id,
+            version,
+            type_name,
+            _field_name(type_name),
+            app.definition,
+            app.description,
         )
+        clashes = _own_type_names(types, shared) & shared.keys()
+        if clashes:
+            raise _SharedNameClash(frozenset(clashes))
         self._type_names[key] = self._check(types)
         self._cache[key] = types
         return types
@@ -343,6 +437,87 @@ class SchemaManager:
 
 
 _ROOT_NAMES = ("Query", "Mutation", "Subscription")
+
+_MAX_NAMING_ATTEMPTS = 4
+
+
+class _SharedNameClash(Exception):
+    """Generated types of an app have names of static or library types."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        super().__init__(", ".join(sorted(names)))
+        self.names = names
+
+
+def _field_name(type_name: str) -> str:
+    return type_name[:1].lower() + type_name[1:]
+
+
+def _own_type_names(
+    types: AppTypes, shared: Mapping[str, GraphQLNamedType]
+) -> set[str]:
+    """Return the names of the types an app built itself, shared ones left out.
+
+    A type counts as shared only when it is the shared object itself, so an
+    app type that merely has a shared name is returned.
+    """
+    pending: list[GraphQLType] = []
+    for fields in (
+        types.query_fields,
+        types.mutation_fields,
+        types.subscription_fields,
+    ):
+        for root_field in fields.values():
+            pending.append(root_field.type)
+            pending.extend(argument.type for argument in root_field.args.values())
+    seen: set[int] = set()
+    names: set[str] = set()
+    while pending:
+        named = get_named_type(pending.pop())
+        if id(named) in seen or shared.get(named.name) is named:
+            continue
+        seen.add(id(named))
+        names.add(named.name)
+        if isinstance(named, GraphQLObjectType):
+            for child in named.fields.values():
+                pending.append(child.type)
+                pending.extend(argument.type for argument in child.args.values())
+        elif isinstance(named, GraphQLInputObjectType):
+            pending.extend(child.type for child in named.fields.values())
+    return names
+
+
+def _create_library_types(library: TypeLibrary, registry: BlockRegistry) -> None:
+    """Create the library types that block types would add on first use.
+
+    App type names are checked against the library, so creating its types up
+    front keeps an app's name from depending on which apps were built first.
+    A block type that needs a config to build its types is skipped here; its
+    types are still checked when an app uses them.
+    """
+    for operand in Operand:
+        library.scalar_filter(operand)
+    library.list_filter()
+    library.geo_filter()
+    library.presence_filter()
+    library.file_type()
+    library.file_input()
+    for entry in registry:
+        block_type = entry.block_type
+        probe = Block(id="probe", type=block_type.name)
+        for build in (
+            block_type.output_type,
+            block_type.input_type,
+            block_type.filter_type,
+        ):
+            try:
+                build(probe, library)
+            except Exception as error:  # noqa: BLE001 - plugin code may raise anything
+                logger.debug(
+                    "Block type %s builds no types without a config: %s",
+                    block_type.name,
+                    error,
+                )
 
 
 def _with_fields(

@@ -91,6 +91,35 @@ def describe(value: object) -> str:
     return f"a value of type {type(value).__name__}"
 
 
+def check_unicode(value: object, field_name: str) -> None:
+    """Raise ``INVALID`` if any text in ``value`` holds a lone surrogate.
+
+    A JSON string may escape half of a UTF-16 surrogate pair, such as
+    U+D800, which decodes to a Python string that cannot be encoded as UTF-8,
+    so it could be neither stored nor returned. Keys and items of mappings and lists are
+    checked too.
+    """
+    pending: list[object] = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                code_point = ord(item[error.start])
+                raise ValueProblem(
+                    ErrorCode.INVALID,
+                    f"Expected valid Unicode text in field {field_name!r}, but it "
+                    f"contains the lone surrogate U+{code_point:04X} at character "
+                    f"{error.start}. Send the complete surrogate pair or remove it.",
+                ) from None
+        elif isinstance(item, Mapping):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
+
+
 def shorten(text: str, limit: int = 40) -> str:
     """Return ``text`` cut to ``limit`` characters, marking the cut."""
     if len(text) <= limit:

@@ -6,6 +6,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import regex
+
 from blocks.base import BlockType, ConfigContext, IndexKind, ValueContext, text_of
 from blocks.builtin._support import (
     config_problem,
@@ -15,10 +17,15 @@ from blocks.builtin._support import (
 )
 from blocks.definition import Block
 from blocks.errors import ErrorCode, Problem, ValueProblem
+from blocks.expressions import Limits
 from blocks.filters import Operand
 
 MAX_PATTERN_LENGTH = 1000
 """Maximum length of a ``pattern`` regex, in characters."""
+
+PATTERN_TIMEOUT_SECONDS = Limits().timeout_seconds
+"""Maximum time of one pattern match, in seconds. It equals the time limit of
+an expression, which bounds the ``regex()`` function the same way."""
 
 _LENGTH_LIMIT = 1_000_000
 """Largest ``max_length`` a text block may set, in characters."""
@@ -43,11 +50,11 @@ def compile_pattern(
             )
         ]
     try:
-        # NOTE: Python's re has no time limit, so a pattern with nested
-        # quantifiers such as (a+)+ can backtrack for a long time on a long
-        # value. Patterns are set by app admins, not by the submitting users.
-        return re.compile(source), []
-    except re.error as error:
+        # Values are matched with the regex package, which accepts re syntax
+        # and has a timeout, so both must accept the pattern.
+        compiled = re.compile(source)
+        regex.compile(source)
+    except (re.error, regex.error) as error:
         return None, [
             config_problem(
                 (key,),
@@ -55,12 +62,30 @@ def compile_pattern(
                 "Use Python re syntax, such as [A-Z]{2}[0-9]{4}.",
             )
         ]
+    return compiled, []
 
 
 def check_pattern(block: Block, value: str, language: str) -> None:
-    """Raise ``PATTERN_MISMATCH`` unless ``value`` fully matches the pattern."""
+    """Raise ``PATTERN_MISMATCH`` unless ``value`` fully matches the pattern.
+
+    Raises:
+        ValueProblem: ``INVALID`` when the match takes longer than
+            :data:`PATTERN_TIMEOUT_SECONDS`, as a pattern with nested
+            quantifiers such as ``(a|aa)+$`` can on a long value.
+    """
     source = block.config.get("pattern")
-    if source is None or re.fullmatch(source, value):
+    if source is None:
+        return
+    try:
+        matched = regex.fullmatch(source, value, timeout=PATTERN_TIMEOUT_SECONDS)
+    except TimeoutError:
+        raise ValueProblem(
+            ErrorCode.INVALID,
+            f"Matching the value of field {block.field_name!r} against its "
+            f"pattern {source} timed out after {PATTERN_TIMEOUT_SECONDS} s, so "
+            "the value was rejected. An app admin should simplify the pattern.",
+        ) from None
+    if matched:
         return
     custom = block.config.get("pattern_message")
     if isinstance(custom, str):

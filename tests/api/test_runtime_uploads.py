@@ -1,6 +1,7 @@
 """Multipart photo uploads through typed mutations of a real Runtime."""
 
 import hashlib
+import json
 from typing import Any
 
 import pytest
@@ -122,6 +123,61 @@ def test_same_bytes_in_two_fields(served: Served, pics: Workspace) -> None:
     record = payload["record"]
     assert record["front"]["sha256"] == record["back"]["sha256"]
     assert record["front"]["id"] != record["back"]["id"]
+
+
+def test_one_file_part_in_two_fields(served: Served, pics: Workspace) -> None:
+    # The multipart request specification lets one map entry list two paths.
+    response = served.client.post(
+        "/graphql",
+        data={
+            "operations": json.dumps(
+                {
+                    "query": CREATE,
+                    "variables": {
+                        "data": {
+                            "title": "Shared",
+                            "front": {"upload": None},
+                            "back": {"upload": None},
+                        }
+                    },
+                }
+            ),
+            "map": json.dumps({"0": [FRONT, BACK]}),
+        },
+        files={"0": ("both.png", PNG, "image/png")},
+        headers={
+            "Authorization": f"Bearer {pics.admin}",
+            "GraphQL-Preflight": "1",
+            "Accept": "application/json",
+        },
+    )
+
+    body = response.json()
+    assert response.status_code == 200, body
+    payload = body["data"]["picsCreate"]
+    assert payload["errors"] == []
+    record = payload["record"]
+    assert record["front"]["sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert record["back"]["sha256"] == hashlib.sha256(PNG).hexdigest()
+    assert record["front"]["id"] == record["back"]["id"]
+
+
+IMPORT = """
+mutation($input: AppImportXlsformInput!) {
+  appImportXlsform(input: $input) { app { slug } errors { path code message } }
+}
+"""
+
+
+def test_xlsform_import_without_upload(served: Served, pics: Workspace) -> None:
+    payload = served.data(pics.admin, IMPORT, {"input": {"file": "abc"}})
+
+    errors = payload["appImportXlsform"]["errors"]
+    assert payload["appImportXlsform"]["app"] is None
+    assert [e["path"] for e in errors] == [["file"]]
+    assert errors[0]["code"] == "INVALID"
+    assert "Expected a file upload in input.file" in errors[0]["message"]
+    assert "GraphQL multipart request" in errors[0]["message"]
 
 
 def test_upload_needs_preflight_header(served: Served, pics: Workspace) -> None:

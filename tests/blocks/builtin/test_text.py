@@ -97,6 +97,18 @@ async def test_text_pattern_message_plain(context: ValueContext) -> None:
     assert caught.value.message == "Digits only."
 
 
+async def test_text_pattern_timeout_rejects_value(context: ValueContext) -> None:
+    # Each extra "a" multiplies the paths that (a|aa)+ tries before failing
+    # on the final "b", so the match needs far more than the time limit.
+    block = text_block(pattern="(a|aa)+$")
+    with pytest.raises(ValueProblem) as caught:
+        await TEXT.normalize(block, "a" * 36 + "b", context)
+    assert caught.value.code is ErrorCode.INVALID
+    assert "field 'name'" in caught.value.message
+    assert "timed out after 0.05 s" in caught.value.message
+    assert "simplify the pattern" in caught.value.message
+
+
 def test_text_config_valid() -> None:
     block = text_block(min_length=1, max_length=20, pattern="[a-z]+", placeholder="x")
     assert TEXT.validate_config(block, ConfigContext()) == []

@@ -22,6 +22,7 @@ socket is open stays in effect until the socket closes.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 from collections.abc import Iterable
@@ -62,7 +63,14 @@ from api.errors import (
 )
 from api.fanout import SharedResults, share_token
 from api.http import GraphQLParams, bearer_token, read_params
-from api.limits import DocumentCache, Limits, select_operation
+from api.limits import (
+    DocumentCache,
+    Limits,
+    RequestJSONError,
+    coerce_variable_numbers,
+    parse_request_json,
+    select_operation,
+)
 from blocks.errors import AppgraphError
 
 logger = logging.getLogger(__name__)
@@ -224,11 +232,9 @@ class _Connection:
                 4400, "Binary messages are not supported; send JSON text messages."
             )
         try:
-            data = json.loads(text)
-        except ValueError:
-            raise _ProtocolError(
-                4400, "Invalid message: the text is not JSON."
-            ) from None
+            data = parse_request_json(text, "The message")
+        except RequestJSONError as error:
+            raise _ProtocolError(4400, f"Invalid message: {error}") from None
         if not isinstance(data, dict) or not isinstance(data.get("type"), str):
             raise _ProtocolError(
                 4400, "Invalid message: expected a JSON object with a string type."
@@ -320,6 +326,8 @@ class _Connection:
                 await self._finish(operation_id, _errors([operation]))
                 return
             operation_name = operation.name.value if operation.name else None
+            variables = coerce_variable_numbers(schema, operation, params.variables)
+            params = dataclasses.replace(params, variables=variables)
             run = _Run(
                 operation_id=operation_id,
                 operation_name=operation_name,

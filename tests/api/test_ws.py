@@ -158,7 +158,8 @@ def test_subscribe_before_ack_closes_4401(client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("message", "reason_part"),
     [
-        ("{", "not JSON"),
+        ("{", "is not valid"),
+        ('{"type": "ping", "payload": {"n": NaN}}', "NaN"),
         ("[1]", "JSON object"),
         ('{"type": 1}', "string type"),
         ('{"type": "shout"}', "'shout'"),

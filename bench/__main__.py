@@ -13,7 +13,14 @@ import json
 import sys
 from collections.abc import Callable
 
-from bench import memory, rebuild, subscriptions, typed_query
+from bench import (
+    memory,
+    rebuild,
+    subscriptions,
+    typed_query,
+    workflow_latency,
+    workflow_throughput,
+)
 from bench._common import Result, format_table, machine_info
 
 BENCHMARKS: dict[str, Callable[[], Result]] = {
@@ -21,6 +28,8 @@ BENCHMARKS: dict[str, Callable[[], Result]] = {
     "rebuild": rebuild.run,
     "subscriptions": subscriptions.run,
     "memory": memory.run,
+    "workflow_latency": workflow_latency.run,
+    "workflow_throughput": workflow_throughput.run,
 }
 
 

@@ -9,6 +9,12 @@ Every compiled condition evaluates to 0 or 1, never NULL, so :class:`Not`
 is the exact complement of its node. A missing key and a JSON null are the
 same to every operator: ``EQ``, ``LT`` and their kind do not match them,
 while ``NE`` and ``NOT_IN`` do.
+
+Datetimes and times compare by the UTC key of :func:`datetime_key` and
+:func:`time_key`, computed by SQL functions on the stored side and in Python
+on the filter side. A stored value that does not parse has no key, so the
+comparison operators and the sort order treat it like a missing value, but
+``is_null`` still counts it as present.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
 from blocks.filters import (
@@ -43,6 +50,12 @@ EARTH_RADIUS_M = 6_371_008.8
 """Mean Earth radius in metres (IUGG), used for distances on a sphere."""
 
 _LIKE_ESCAPE = "\\"
+
+_GREGORIAN_CYCLE = timedelta(days=146_097)
+"""Length of 400 Gregorian years, after which dates and leap years repeat."""
+
+_TIME_KEY_DATE = date(2000, 1, 1)
+"""Day on which :func:`time_key` places a time of day."""
 
 _COMPARISONS = {
     Operator.EQ: "=",
@@ -124,9 +137,75 @@ def fold_case(value: object) -> str | None:
     return str(value).casefold()
 
 
+def datetime_key(value: object) -> str | None:
+    """Return the UTC instant of an ISO 8601 datetime as sortable fixed-width text.
+
+    The key has the form ``YYYYY-MM-DDTHH:MM:SS.ffffffZ`` with a five-digit
+    year, so comparing keys as text compares instants. Any offset that Python
+    parses is applied, including offsets with seconds, and a value without an
+    offset is taken as UTC. An offset is under 24 hours, so the instant of any
+    value from year 1 to 9999 lies in the years 0 to 10000, which the year
+    field holds. Digits past microseconds are dropped, as
+    :meth:`datetime.fromisoformat` drops them.
+
+    Returns None when ``value`` is not a string that
+    :meth:`datetime.fromisoformat` accepts.
+    """
+    # NOTE: a Mongo backend cannot run this function inside a query. It would
+    # store the key beside the value when it writes a record (for example under
+    # "_keys.<block id>"), index that field, and compare against filter values
+    # passed through this same function. BSON dates would lose microseconds.
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return _utc_key(moment)
+
+
+def time_key(value: object) -> str | None:
+    """Return the UTC key of an ISO 8601 time of day, placed on 2000-01-01.
+
+    An offset can move the instant to the day before or after, so
+    ``01:00:00+02:00`` sorts before ``00:00:00Z``. A time without an offset
+    is taken as UTC. Returns None when ``value`` is not a string that
+    :meth:`time.fromisoformat` accepts.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = time.fromisoformat(value)
+    except ValueError:
+        return None
+    return _utc_key(datetime.combine(_TIME_KEY_DATE, moment))
+
+
+def _utc_key(moment: datetime) -> str:
+    offset = moment.utcoffset() or timedelta(0)
+    local = moment.replace(tzinfo=None)
+    # datetime holds only the years 1 to 9999. An instant outside them is
+    # computed 400 years inside, where the calendar is the same, and the
+    # year is corrected afterwards.
+    year_shift = 0
+    if offset > timedelta(0) and local - datetime.min < offset:
+        local += _GREGORIAN_CYCLE
+        year_shift = -400
+    elif offset < timedelta(0) and datetime.max - local < -offset:
+        local -= _GREGORIAN_CYCLE
+        year_shift = 400
+    utc = local - offset
+    return (
+        f"{utc.year + year_shift:05d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}.{utc.microsecond:06d}Z"
+    )
+
+
 SQL_FUNCTIONS: tuple[tuple[str, int, Callable[..., float | str | None]], ...] = (
     ("ag_distance_m", 4, distance_m),
     ("ag_fold", 1, fold_case),
+    ("ag_datetime_key", 1, datetime_key),
+    ("ag_time_key", 1, time_key),
 )
 """Name, argument count and implementation of each deterministic SQL function."""
 
@@ -150,19 +229,22 @@ def _value_sql(path: FieldPath, operand: Operand, column: str) -> str:
         # strings) become REAL, so values with more than 15 significant digits
         # compare approximately in SQLite.
         return f"CAST({raw} AS NUMERIC)"
-    if operand in (Operand.DATETIME, Operand.TIME):
-        # julianday() applies the offset, so instants compare across offsets.
-        # A time without a date counts as a time on 2000-01-01.
-        # NOTE: julianday() keeps milliseconds and ignores finer digits.
-        return f"julianday({raw})"
+    # NOTE: these keys are computed in Python for every row compared or
+    # sorted, and no index serves them. In one measurement (100,000 rows in
+    # memory, SQLite 3.40, Python 3.11) sorting took about ten times as long
+    # as with SQLite's own julianday().
+    if operand is Operand.DATETIME:
+        return f"ag_datetime_key({raw})"
+    if operand is Operand.TIME:
+        return f"ag_time_key({raw})"
     return raw
 
 
 def _parameter_sql(operand: Operand) -> str:
+    # Datetime and time filter values are bound as their keys, computed in
+    # Python, so they need no conversion in SQL.
     if operand is Operand.NUMBER:
         return "CAST(? AS NUMERIC)"
-    if operand in (Operand.DATETIME, Operand.TIME):
-        return "julianday(?)"
     return "?"
 
 
@@ -177,7 +259,21 @@ def _bind_value(value: object, operand: Operand) -> object:
         raise ValueError(
             f"A {operand.value} filter expects a string value, got {value!r}."
         )
+    if operand is Operand.DATETIME:
+        return _bind_key(
+            datetime_key(value), value, "date and time such as 2026-12-04T14:30:00Z"
+        )
+    if operand is Operand.TIME:
+        return _bind_key(time_key(value), value, "time such as 14:30:00+03:00")
     return value
+
+
+def _bind_key(key: str | None, value: str, expected: str) -> str:
+    if key is None:
+        raise ValueError(
+            f"Invalid filter value {value!r}: expected an ISO 8601 {expected}."
+        )
+    return key
 
 
 def _bind_number(value: object) -> str:

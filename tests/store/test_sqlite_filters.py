@@ -1,7 +1,10 @@
 import json
 import math
+import random
+import re
 import sqlite3
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -23,10 +26,12 @@ from store.sqlite.filters import (
     SQL_FUNCTIONS,
     _bounding_box,
     compile_filter,
+    datetime_key,
     distance_m,
     fold_case,
     json_path,
     sort_key_sql,
+    time_key,
 )
 
 INJECTION = "'); DROP TABLE t; --"
@@ -129,7 +134,9 @@ NEVER_NULL_NODES = [
     Compare(("x",), Operator.IN, ("a", None)),
     Compare(("x",), Operator.NOT_IN, ("a", None)),
     Compare(("x",), Operator.CONTAINS, "a"),
-    Compare(("x",), Operator.GT, "not a time", Operand.DATETIME),
+    Compare(("x",), Operator.GT, "2024-01-01T00:00:00Z", Operand.DATETIME),
+    Compare(("x",), Operator.NE, "2024-01-01T00:00:00Z", Operand.DATETIME),
+    Compare(("x",), Operator.LT, "12:00:00", Operand.TIME),
     ListCompare(("x",), ListOperator.HAS_ALL, ("a",)),
     WithinRadius(("x",), Decimal(0), Decimal(0), Decimal(10)),
 ]
@@ -168,12 +175,27 @@ def test_not_is_complement(db: sqlite3.Connection) -> None:
         (Compare(("t",), Operator.LT, ("a", "b")), "one value"),
         (Compare(("t",), Operator.IN, "a"), "list"),
         (Compare(("t",), Operator.CONTAINS, 5), "text"),
+        (
+            Compare(("d",), Operator.GT, "not a time", Operand.DATETIME),
+            "Invalid filter value 'not a time': expected an ISO 8601 date and "
+            "time such as 2026-12-04T14:30:00Z.",
+        ),
+        (
+            Compare(("d",), Operator.IN, ("2024-01-01", "soon"), Operand.DATETIME),
+            "Invalid filter value 'soon'",
+        ),
+        (
+            Compare(("d",), Operator.EQ, "25:00", Operand.TIME),
+            "Invalid filter value '25:00': expected an ISO 8601 time such as "
+            "14:30:00+03:00.",
+        ),
+        (Compare(("d",), Operator.EQ, 5, Operand.DATETIME), "string"),
         (WithinRadius(("p",), Decimal("NaN"), Decimal(0), Decimal(1)), "finite"),
     ],
     ids=lambda v: v if isinstance(v, str) else None,
 )
 def test_compile_filter_rejects_value(node: FilterNode, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         compile_filter(node, "t.data")
 
 
@@ -196,10 +218,127 @@ def test_sort_key_number_casts() -> None:
     assert key == "CAST(json_extract(t.data, '$.\"n\"') AS NUMERIC)"
 
 
-def test_sort_key_datetime_uses_julianday() -> None:
+def test_sort_key_datetime_is_utc_key() -> None:
     key = sort_key_sql(OrderBy(("at",), operand=Operand.DATETIME), "t.data")
 
-    assert key.startswith("julianday(")
+    assert key == "ag_datetime_key(json_extract(t.data, '$.\"at\"'))"
+
+
+def test_sort_key_time_is_utc_key() -> None:
+    key = sort_key_sql(OrderBy(("at",), operand=Operand.TIME), "t.data")
+
+    assert key == "ag_time_key(json_extract(t.data, '$.\"at\"'))"
+
+
+def test_sort_key_record_column_datetime() -> None:
+    key = sort_key_sql(OrderBy(("$created_at",), operand=Operand.DATETIME), "r.data")
+
+    assert key == "ag_datetime_key(r.created_at)"
+
+
+def test_compile_filter_binds_datetime_key() -> None:
+    node = Compare(
+        ("at",), Operator.EQ, "2024-01-01T10:00:00+05:45:30", Operand.DATETIME
+    )
+
+    sql, params = compile_filter(node, "t.data")
+
+    assert sql == "coalesce(ag_datetime_key(json_extract(t.data, '$.\"at\"')) = ?, 0)"
+    assert params == ["02024-01-01T04:14:30.000000Z"]
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("2024-01-01T10:00:00+05:45:30", "02024-01-01T04:14:30.000000Z"),
+        ("2024-01-01T04:14:30Z", "02024-01-01T04:14:30.000000Z"),
+        ("2024-01-01T04:14:30.5-00:00", "02024-01-01T04:14:30.500000Z"),
+        ("2024-01-01T04:14:30.123456789+00:00", "02024-01-01T04:14:30.123456Z"),
+        ("2024-01-01T10:00:00+05:45:30.25", "02024-01-01T04:14:29.750000Z"),
+        ("2024-01-01T04:14:30", "02024-01-01T04:14:30.000000Z"),
+        ("2024-01-01", "02024-01-01T00:00:00.000000Z"),
+        ("2024-03-01T01:00:00+02:00", "02024-02-29T23:00:00.000000Z"),
+        ("9999-12-31T23:59:59-12:00", "10000-01-01T11:59:59.000000Z"),
+        ("9999-12-31T23:59:59.999999", "09999-12-31T23:59:59.999999Z"),
+        ("0001-01-01T00:00:00+01:00", "00000-12-31T23:00:00.000000Z"),
+        ("0001-01-01T00:00:00+23:59:59.999999", "00000-12-31T00:00:00.000001Z"),
+        ("0001-03-01T00:00:00+23:00", "00001-02-28T01:00:00.000000Z"),
+    ],
+)
+def test_datetime_key_of_value(value: str, key: str) -> None:
+    assert datetime_key(value) == key
+
+
+@pytest.mark.parametrize(
+    "value", ["", "soon", "2024-02-30T00:00:00Z", "10:00", 5, None]
+)
+def test_datetime_key_of_invalid_is_null(value: object) -> None:
+    assert datetime_key(value) is None
+
+
+_SPAN_MICROSECONDS = (datetime.max - datetime.min) // timedelta(microseconds=1)
+
+
+def _random_moment(rng: random.Random) -> datetime:
+    if rng.random() < 0.3:
+        local = rng.choice([datetime.min, datetime.max])
+    else:
+        local = datetime.min + timedelta(microseconds=rng.randrange(_SPAN_MICROSECONDS))
+    if rng.random() < 0.1:
+        return local
+    offset = timedelta(microseconds=rng.randrange(-86_399_999_999, 86_400_000_000))
+    return local.replace(tzinfo=timezone(offset))
+
+
+def _microseconds_since_year_1(moment: datetime) -> int:
+    offset = moment.utcoffset() or timedelta(0)
+    local = moment.replace(tzinfo=None) - datetime.min
+    return (local - offset) // timedelta(microseconds=1)
+
+
+def test_datetime_key_orders_as_instants() -> None:
+    rng = random.Random(20240101)
+    moments = [_random_moment(rng) for _ in range(2000)]
+    moments += [moments[0].astimezone(timezone(timedelta(hours=h))) for h in (-5, 7)]
+
+    by_key = sorted(moments, key=lambda m: (datetime_key(m.isoformat()), id(m)))
+    exact = sorted(moments, key=lambda m: (_microseconds_since_year_1(m), id(m)))
+    keys = [datetime_key(m.isoformat()) for m in moments]
+
+    assert [_microseconds_since_year_1(m) for m in by_key] == [
+        _microseconds_since_year_1(m) for m in exact
+    ]
+    assert {len(k or "") for k in keys} == {28}
+    assert len(set(keys)) == len({_microseconds_since_year_1(m) for m in moments})
+
+
+@pytest.mark.parametrize(
+    ("value", "key"),
+    [
+        ("00:00:00Z", "02000-01-01T00:00:00.000000Z"),
+        ("10:30:00+02:00", "02000-01-01T08:30:00.000000Z"),
+        ("01:00:00+02:00", "01999-12-31T23:00:00.000000Z"),
+        ("23:00:00.25-02:00", "02000-01-02T01:00:00.250000Z"),
+        ("08:30:00+05:45:30", "02000-01-01T02:44:30.000000Z"),
+        ("08:30", "02000-01-01T08:30:00.000000Z"),
+    ],
+)
+def test_time_key_of_value(value: str, key: str) -> None:
+    assert time_key(value) == key
+
+
+@pytest.mark.parametrize("value", ["", "25:00", "2024-01-01T10:00:00Z", 5, None])
+def test_time_key_of_invalid_is_null(value: object) -> None:
+    assert time_key(value) is None
+
+
+def test_datetime_filter_skips_invalid_stored(db: sqlite3.Connection) -> None:
+    _insert(db, {"at": "soon"}, {"at": 5}, {"at": "2024-01-01T00:00:00Z"})
+    after = Compare(("at",), Operator.GT, "2000-01-01T00:00:00Z", Operand.DATETIME)
+    other = Compare(("at",), Operator.NE, "2024-01-01T00:00:00Z", Operand.DATETIME)
+
+    assert _evaluate(db, after) == [0, 0, 1]
+    assert _evaluate(db, other) == [1, 1, 0]
 
 
 def test_distance_one_degree_of_latitude() -> None:

@@ -21,15 +21,24 @@ from api.schema.manager import SchemaManager
 from api.schema.static import build_static_schema
 from api.services import Services
 from api.settings import Settings
+from api.workflows import WorkflowOperations, WorkflowRequestContext
 from api.ws import GraphQLWebSocketEndpoint
 from blocks.registry import BlockRegistry
-from store import LocalBlobStore, SQLiteStore, Store
+from store import LocalBlobStore, OutboxEvent, SQLiteStore, Store
+from workflows import WorkflowRuntime
+from workflows.steps import StepRegistry
 
 logger = logging.getLogger(__name__)
 
 
 class Runtime:
-    """Everything one process serves with: store, registry, schemas, services."""
+    """Everything one process serves with: store, registry, schemas, services.
+
+    It also runs the workflow engine: the trigger dispatcher, schedules and,
+    without a Redis URL, an embedded Dramatiq worker on a stub broker. With
+    ``settings.redis_url`` the runs go to Redis for ``appgraph worker``
+    processes.
+    """
 
     def __init__(
         self,
@@ -37,6 +46,7 @@ class Runtime:
         *,
         store: Store | None = None,
         registry: BlockRegistry | None = None,
+        steps: StepRegistry | None = None,
     ) -> None:
         self.settings = settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -56,15 +66,44 @@ class Runtime:
         )
         self.operations = Operations(self.services)
 
-    async def start(self) -> None:
-        """Open the store, build schemas and start the event dispatcher."""
+        self.workflows = WorkflowRuntime(
+            self.store,
+            self.registry,
+            settings.workflow,
+            steps=steps or StepRegistry.default(),
+            resources=settings.step_resources(),
+        )
+        self.workflow_operations = WorkflowOperations(self.workflows, self.services)
+        self._workflows_started = False
+        # Record events reach the trigger dispatcher at once instead of at its
+        # next poll, so a submission starts its workflows without a delay.
+        self.services.dispatcher.handlers.append(self._wake_workflows)
+
+    async def start(self, *, workflows: bool = True) -> None:
+        """Open the store, build schemas and start the event dispatcher.
+
+        With ``workflows`` False the workflow engine stays stopped, for
+        short-lived commands. The trigger dispatcher keeps its outbox offset
+        in the store, so the next process that runs the engine starts the
+        runs that their writes cause.
+        """
         await self.store.open()
         await self.services.start()
+        if workflows:
+            await self.workflows.start()
+            self._workflows_started = True
 
     async def stop(self) -> None:
-        """Stop the dispatcher and close the store."""
+        """Stop the workflow engine and the dispatcher, and close the store."""
+        if self._workflows_started:
+            await self.workflows.stop()
+            self._workflows_started = False
         await self.services.stop()
         await self.store.close()
+
+    async def _wake_workflows(self, event: OutboxEvent) -> None:
+        if event.kind.startswith("record."):
+            self.workflows.wake()
 
     # Transport hooks -------------------------------------------------------
 
@@ -80,8 +119,8 @@ class Runtime:
         return Caller(api_token)
 
     def schema_for(self, caller: Caller) -> GraphQLSchema:
-        """Return the schema of the caller's workspace."""
-        schema = self.schemas.get(caller.workspace_id)
+        """Return the schema of the caller's workspace and role."""
+        schema = self.schemas.get(caller.workspace_id, members=not caller.is_admin)
         if schema is None:
             raise RuntimeError(
                 f"No schema was built for workspace {caller.workspace_id}."
@@ -92,11 +131,12 @@ class Runtime:
         self, caller: Caller, uploads: Mapping[str, Any]
     ) -> RequestContext:
         """Return the GraphQL context of one operation."""
-        return RequestContext(
+        return WorkflowRequestContext(
             caller=caller,
             services=self.services,
             operations=self.operations,
             uploads=uploads,
+            workflows=self.workflow_operations,
         )
 
 

@@ -1,9 +1,10 @@
-"""The ``appgraph`` command: serve, workspaces, tokens, XLSForm import."""
+"""The ``appgraph`` command: serve, worker, workspaces, tokens, XLSForm import."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import sys
 from collections.abc import Sequence
@@ -24,15 +25,14 @@ DEMO_FORM = Path(__file__).resolve().parent / "demo" / "UCL_Biomass_Plot_Form.xl
 def _runtime(data_dir: str | None) -> object:
     from api.app import Runtime
 
+    return Runtime(_settings(data_dir))
+
+
+def _settings(data_dir: str | None) -> Settings:
     settings = Settings.from_env()
     if data_dir:
-        settings = Settings(
-            data_dir=Path(data_dir),
-            development=settings.development,
-            limits=settings.limits,
-            max_file_bytes=settings.max_file_bytes,
-        )
-    return Runtime(settings)
+        settings = dataclasses.replace(settings, data_dir=Path(data_dir))
+    return settings
 
 
 async def _create_workspace(data_dir: str | None, slug: str, name: str) -> str:
@@ -82,7 +82,7 @@ async def _import(
 
     runtime = _runtime(data_dir)
     assert isinstance(runtime, Runtime)
-    await runtime.start()
+    await runtime.start(workflows=False)
     try:
         workspace = await runtime.store.get_workspace_by_slug(workspace_slug)
         if workspace is None:
@@ -139,7 +139,7 @@ async def prepare_demo(settings: Settings) -> str:
     from store import Role
 
     runtime = Runtime(settings)
-    await runtime.start()
+    await runtime.start(workflows=False)
     try:
         workspace = await runtime.store.get_workspace_by_slug(DEMO_WORKSPACE)
         if workspace is None:
@@ -170,13 +170,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from api.app import create_app
 
-    settings = Settings.from_env()
-    settings = Settings(
-        data_dir=Path(args.data_dir) if args.data_dir else settings.data_dir,
-        development=args.dev or settings.development,
-        limits=settings.limits,
-        max_file_bytes=settings.max_file_bytes,
-    )
+    settings = _settings(args.data_dir)
+    if args.dev:
+        settings = dataclasses.replace(settings, development=True)
     if args.demo:
         token = asyncio.run(prepare_demo(settings))
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
@@ -190,6 +186,41 @@ def _serve(args: argparse.Namespace) -> int:
         # WebSocket upgrade requests, and those can carry bearer tokens.
         log_level="info",
         ws="websockets-sansio",
+        # permessage-deflate keeps a compression context per socket (about
+        # 40 KB each, measured by bench/memory.py), while subscription
+        # messages are small JSON that gains little from compression.
+        ws_per_message_deflate=False,
+    )
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from workflows import run_worker
+
+    settings = _settings(args.data_dir)
+    redis_url = args.redis_url or settings.redis_url
+    if not redis_url:
+        print(
+            "error: appgraph worker needs a Redis URL. Set APPGRAPH_REDIS_URL "
+            "(such as redis://127.0.0.1:6379/0) for both `appgraph serve` and "
+            "`appgraph worker`, or pass --redis-url.",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.database_path.exists():
+        print(
+            f"error: no database at {settings.database_path}; start `appgraph "
+            f"serve` with the same --data-dir first.",
+            file=sys.stderr,
+        )
+        return 2
+    run_worker(
+        redis_url,
+        settings.database_path,
+        settings=dataclasses.replace(settings.workflow, redis_url=redis_url),
+        worker_threads=args.threads,
+        plugins=args.plugin,
+        resources=settings.step_resources(),
     )
     return 0
 
@@ -210,6 +241,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--demo",
         action="store_true",
         help="Create the demo workspace and form if missing; print a token.",
+    )
+
+    worker = commands.add_parser(
+        "worker",
+        help="Execute workflow runs from Redis (needs APPGRAPH_REDIS_URL).",
+    )
+    worker.add_argument(
+        "--redis-url", help="Redis URL of the queue (default APPGRAPH_REDIS_URL)."
+    )
+    worker.add_argument(
+        "--threads",
+        type=int,
+        help="Worker threads (default APPGRAPH_WORKFLOW_WORKER_THREADS, or 4).",
+    )
+    worker.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="Module to register as a plugin besides the installed ones; repeat "
+        "for several.",
     )
 
     workspace = commands.add_parser("workspace", help="Manage workspaces.")
@@ -245,8 +296,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    try:
+        Settings.from_env()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if args.command == "serve":
         return _serve(args)
+    if args.command == "worker":
+        return _worker(args)
     if args.command == "workspace":
         workspace_id = asyncio.run(
             _create_workspace(args.data_dir, args.slug, args.name)

@@ -378,6 +378,11 @@ class Operations:
                 description=input.description,
                 shared_with_members=input.shared_with_members,
             )
+            # Sharing decides which schema shows the app's types, and the
+            # description is the generated type's description.
+            # NOTE: only this process rebuilds; other API processes see the
+            # change at their next definition event of the workspace.
+            await self.services.refresh_schema(app.workspace_id)
         except AppgraphError as error:
             return gql.AppPayload(app=None, version=None, errors=user_errors(error))
         return gql.AppPayload(app=self.app(updated), version=None, errors=[])

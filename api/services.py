@@ -35,6 +35,7 @@ from blocks.registry import BlockRegistry
 from blocks.submission import normalize_submission
 from blocks.validation import check_definition
 from store import App, AppVersion, BlobStore, OutboxEvent, Page, Record, Store
+from workflows.guard import GuardedClient, GuardPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -118,7 +119,12 @@ class Services:
             definition = await self.definition(app.id, app.current_version)
             sources.append(
                 AppSource(
-                    app.id, app.slug, app.current_version, definition, app.description
+                    app.id,
+                    app.slug,
+                    app.current_version,
+                    definition,
+                    app.description,
+                    shared_with_members=app.shared_with_members,
                 )
             )
         await self.schemas.rebuild(workspace_id, sources)
@@ -323,6 +329,9 @@ class Services:
             ),
             records=_WorkspaceRecords(self.store, caller.workspace_id),
             sequences=_AppSequences(self.store, app.id),
+            http=GuardedClient(
+                GuardPolicy(allowed_networks=self.settings.allow_networks)
+            ),
         )
 
     async def _definition_for_submission(

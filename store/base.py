@@ -245,9 +245,13 @@ class Store(abc.ABC):
         """Insert a record and return it with whether it was created.
 
         The record, a ``record.created`` event and ``events`` are written in
-        one transaction. When ``created_by`` already created a record of the
-        app with the same ``idempotency_key``, nothing is written and that
-        record is returned (even if deleted since) with False.
+        one transaction. The payload of every record event has ``record_id``,
+        ``app_id``, ``version``, ``revision`` and ``data``, the record's data
+        as committed; ``record.updated`` and ``record.deleted`` events also
+        have ``previous``, the data before the change. When ``created_by``
+        already created a record of the app with the same
+        ``idempotency_key``, nothing is written and that record is returned
+        (even if deleted since) with False.
 
         Raises:
             NotFoundError: the app is not in the workspace, or it has no
@@ -266,8 +270,8 @@ class Store(abc.ABC):
     ) -> Record:
         """Replace a record's data and return the record with its new revision.
 
-        The record, a ``record.updated`` event and ``events`` are written in
-        one transaction.
+        The record, a ``record.updated`` event with the new ``data`` and the
+        ``previous`` data, and ``events`` are written in one transaction.
 
         Raises:
             NotFoundError: the record does not exist or is deleted, or its app
@@ -285,7 +289,8 @@ class Store(abc.ABC):
         """Delete a record and return its tombstone.
 
         The tombstone stays so that :meth:`insert_record` keeps honouring the
-        idempotency key. A ``record.deleted`` event and ``events`` are
+        idempotency key. A ``record.deleted`` event, whose ``data`` and
+        ``previous`` are both the data at deletion, and ``events`` are
         written in the same transaction.
 
         Raises:

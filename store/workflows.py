@@ -37,7 +37,8 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     """A worker holds the run's lease and is executing a step."""
     WAITING = "waiting"
-    """A wait step or a retry delay holds the run until ``next_attempt_at``."""
+    """A wait step, an approval step or a retry delay keeps the run waiting
+    until ``next_attempt_at``."""
     COMPLETED = "completed"
     FAILED = "failed"
 
@@ -52,7 +53,8 @@ class StepStatus(StrEnum):
     RETRYING = "retrying"
     """An attempt failed and another is due at the run's ``next_attempt_at``."""
     WAITING = "waiting"
-    """A wait step waits until ``resume_at``."""
+    """A wait step waits until ``resume_at``, or an approval step for
+    decisions or its deadline."""
     DONE = "done"
     FAILED = "failed"
 
@@ -171,6 +173,97 @@ class RecordState:
     revision: int
     data: dict[str, Any]
     deleted: bool = False
+
+
+class ApprovalStatus(StrEnum):
+    """Status of an approval step or of one of its levels."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Decision(StrEnum):
+    """An approver's decision."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+@dataclass(frozen=True)
+class StoredApproval:
+    """The current level of an approval step of a run, kept between wake-ups.
+
+    The approval step writes it under the run's lease; decisions are stored
+    beside it, one per (run, step key, level, user).
+    """
+
+    run_id: str
+    step_key: str
+    workspace_id: str
+    workflow_id: str
+    record_id: str | None
+    submitter: str | None
+    level: int
+    """Index of the current level, from 0."""
+    level_count: int
+    escalated: bool
+    """Whether the current level was handed to its ``escalate_to`` approvers."""
+    status: ApprovalStatus
+    approvers: tuple[str, ...]
+    """User ids that may decide at the current level, resolved when it began."""
+    approver_roles: tuple[str, ...]
+    """Workspace roles (``admin``, ``member``) whose users may also decide."""
+    level_started_at: datetime
+    """When the current level began, or was escalated. After an escalation
+    only decisions made since count."""
+    deadline: datetime | None
+    reason: str | None
+    """Cause that ended the approval: ``decision`` or ``deadline``."""
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class ApprovalDecision:
+    """One approver's decision at one level of an approval step."""
+
+    run_id: str
+    step_key: str
+    level: int
+    user_id: str
+    decision: Decision
+    comment: str | None
+    decided_at: datetime
+
+
+@dataclass(frozen=True)
+class NewNotification:
+    """A notification to store for a user, unique by ``key``."""
+
+    key: str
+    workspace_id: str
+    user_id: str
+    kind: str
+    subject: str
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A stored notification of a user, such as an approval request."""
+
+    id: str
+    key: str
+    workspace_id: str
+    user_id: str
+    kind: str
+    subject: str
+    text: str
+    data: dict[str, Any]
+    created_at: datetime
+    emailed_at: datetime | None
 
 
 class WorkflowStore(abc.ABC):
@@ -342,8 +435,14 @@ class WorkflowStore(abc.ABC):
         step_type: str,
         now: datetime,
         input: dict[str, Any],
+        *,
+        count_attempt: bool = True,
     ) -> StepExecution:
-        """Count a new attempt of a step and mark it running."""
+        """Mark a step running, counting a new attempt if ``count_attempt``.
+
+        The engine passes False when it runs a waiting step again after a
+        wake-up, which is not a new attempt.
+        """
 
     @abc.abstractmethod
     async def finish_step(
@@ -402,3 +501,97 @@ class WorkflowStore(abc.ABC):
     @abc.abstractmethod
     async def put_record_snapshot(self, state: RecordState) -> None:
         """Keep ``state`` as the data the trigger dispatcher saw last."""
+
+    # Wake-ups and approvals ------------------------------------------------
+
+    @abc.abstractmethod
+    async def wake_run(self, run_id: str, now: datetime) -> None:
+        """Make a waiting run due at ``now``.
+
+        A run whose lease a worker has at that moment is made due when the worker
+        releases it as waiting, so the wake-up is not lost.
+        """
+
+    @abc.abstractmethod
+    async def get_approval(self, run_id: str, step_key: str) -> StoredApproval | None:
+        """Return the approval state of a step of a run, or None."""
+
+    @abc.abstractmethod
+    async def save_approval(self, approval: StoredApproval) -> None:
+        """Create or replace the approval state of a step of a run."""
+
+    @abc.abstractmethod
+    async def record_approval_decision(
+        self, decision: ApprovalDecision, now: datetime
+    ) -> tuple[ApprovalDecision, bool] | None:
+        """Store a decision and wake the run, in one transaction.
+
+        Returns the stored decision with whether it was created: a user's
+        earlier decision at the same level is returned unchanged with False.
+        Returns None, storing nothing, when the approval is no longer
+        pending at ``decision.level``.
+        """
+
+    @abc.abstractmethod
+    async def list_approval_decisions(
+        self, run_id: str, step_key: str
+    ) -> list[ApprovalDecision]:
+        """Return every decision of an approval step, oldest first."""
+
+    @abc.abstractmethod
+    async def list_pending_approvals(
+        self, workspace_id: str, user_id: str, role: str, limit: int = 100
+    ) -> list[StoredApproval]:
+        """Return pending approvals that the user may decide and has not, oldest first.
+
+        The user may decide when they are one of the current level's
+        approvers or their workspace ``role`` is one of its roles.
+        """
+
+    # Notifications ---------------------------------------------------------
+
+    @abc.abstractmethod
+    async def add_notification(self, new: NewNotification) -> tuple[Notification, bool]:
+        """Store a notification unless one with its key exists.
+
+        Returns the notification with whether it was created.
+        """
+
+    @abc.abstractmethod
+    async def mark_notification_emailed(
+        self, notification_id: str, now: datetime
+    ) -> None:
+        """Store that the notification's email was sent."""
+
+    @abc.abstractmethod
+    async def list_notifications(
+        self, workspace_id: str, user_id: str, limit: int = 50
+    ) -> list[Notification]:
+        """Return a user's notifications in a workspace, newest first."""
+
+    # User attributes -------------------------------------------------------
+
+    @abc.abstractmethod
+    async def set_user_attribute(
+        self, workspace_id: str, user_id: str, name: str, value: str | None
+    ) -> None:
+        """Set a user's attribute in a workspace, or remove it when ``value`` is None.
+
+        Approval steps read attributes such as ``manager`` (a user id) and
+        ``email`` (where notifications are sent).
+
+        Raises:
+            NotFoundError: the workspace does not exist.
+        """
+
+    @abc.abstractmethod
+    async def get_user_attribute(
+        self, workspace_id: str, user_id: str, name: str
+    ) -> str | None:
+        """Return a user's attribute in a workspace, or None."""
+
+    @abc.abstractmethod
+    async def list_user_attributes(
+        self, workspace_id: str, user_id: str
+    ) -> dict[str, str]:
+        """Return every attribute of a user in a workspace by name."""

@@ -12,9 +12,16 @@ The entry points:
 Step types are plugins: see :class:`workflows.steps.StepType`.
 """
 
+from workflows.approvals import ApprovalState
 from workflows.definitions import StepChange, WorkflowDefinitions, WorkflowDiff
 from workflows.engine import AdvanceResult, Engine
 from workflows.errors import (
+    AlreadyDecidedError,
+    ApprovalError,
+    ApprovalNotFoundError,
+    ApprovalNotWaitingError,
+    ApprovalWorkspaceError,
+    NotApproverError,
     RunStateError,
     StepError,
     WorkflowDefinitionError,
@@ -34,7 +41,14 @@ from workflows.worker import run_worker
 
 __all__ = [
     "AdvanceResult",
+    "AlreadyDecidedError",
+    "ApprovalError",
+    "ApprovalNotFoundError",
+    "ApprovalNotWaitingError",
+    "ApprovalState",
+    "ApprovalWorkspaceError",
     "Engine",
+    "NotApproverError",
     "RunStateError",
     "Step",
     "StepChange",

@@ -201,10 +201,13 @@ class Engine:
             )
 
         execution = pending.execution
-        if execution is not None and execution.status is StepStatus.WAITING:
+        step_type = self.steps.get(pending.step.type)
+        reruns = step_type is not None and step_type.rerun_on_wake
+        woken = execution is not None and execution.status is StepStatus.WAITING
+        if execution is not None and woken and not reruns:
             return await self._resume_waiting(run, now, pending, execution)
         env = await self._env(run, replay.outputs, pending, now)
-        return await self._execute(run, now, pending, env)
+        return await self._execute(run, now, pending, env, woken)
 
     async def _execute(
         self,
@@ -212,6 +215,7 @@ class Engine:
         now: datetime,
         pending: _Pending,
         env: Mapping[str, object],
+        woken: bool = False,
     ) -> AdvanceResult:
         step = pending.step
         step_type = self.steps.get(step.type)
@@ -223,8 +227,15 @@ class Engine:
                 f"Install its plugin, then retry the run.",
                 pending.key,
             )
+        # Running a waiting step again after a wake-up is no new attempt.
         started = await self.workflows.start_step(
-            run.id, pending.key, step.id, step.type, now, _input_summary(pending)
+            run.id,
+            pending.key,
+            step.id,
+            step.type,
+            now,
+            _input_summary(pending),
+            count_attempt=not woken,
         )
         attempt = started.attempts
         if attempt > max(step_type.retry.max_attempts, MIN_CRASH_ATTEMPTS):
@@ -287,7 +298,8 @@ class Engine:
             branch = branch or "body"
         if outcome.stop:
             branch = STOP_BRANCH
-        if outcome.wait_until is not None and outcome.wait_until > finished:
+        reruns = self.steps[ctx.step.type].rerun_on_wake
+        if outcome.wait_until is not None and (reruns or outcome.wait_until > finished):
             await self.workflows.finish_step(
                 run.id,
                 ctx.step_key,
@@ -368,10 +380,12 @@ class Engine:
     async def _release_waiting(
         self, run: WorkflowRun, now: datetime, until: datetime
     ) -> AdvanceResult:
-        await self.workflows.release_run(
+        released = await self.workflows.release_run(
             run.id, now, RunStatus.WAITING, next_attempt_at=until
         )
-        return AdvanceResult(RunStatus.WAITING, max((until - now).total_seconds(), 0))
+        # A wake-up that arrived during this call makes the run due earlier.
+        due = released.next_attempt_at or until
+        return AdvanceResult(RunStatus.WAITING, max((due - now).total_seconds(), 0))
 
     async def _fail(
         self, run: WorkflowRun, now: datetime, error: str, step_key: str | None = None

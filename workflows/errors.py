@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from blocks.errors import AppgraphError, ProblemsError
+from blocks.errors import AppgraphError, ErrorCode, ProblemsError
 
 
 class WorkflowError(AppgraphError):
@@ -44,3 +44,38 @@ class StepError(WorkflowError):
 
 class RunStateError(WorkflowError):
     """A run cannot do what was requested in its current state."""
+
+
+class ApprovalError(WorkflowError):
+    """A decision on an approval step was rejected; nothing was stored.
+
+    ``code`` is the :class:`~blocks.errors.ErrorCode` an API reports.
+    """
+
+    code: ErrorCode = ErrorCode.CONFLICT
+
+
+class ApprovalNotFoundError(ApprovalError):
+    """The run does not exist, or has no approval step with that key."""
+
+    code = ErrorCode.NOT_FOUND
+
+
+class ApprovalWorkspaceError(ApprovalError):
+    """The run belongs to another workspace than the caller's."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class ApprovalNotWaitingError(ApprovalError):
+    """The approval step is not waiting for a decision at this time."""
+
+
+class NotApproverError(ApprovalError):
+    """The user is not an approver of the current level."""
+
+    code = ErrorCode.FORBIDDEN
+
+
+class AlreadyDecidedError(ApprovalError):
+    """The user already decided differently at the current level."""

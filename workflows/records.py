@@ -140,10 +140,17 @@ class RecordWriter:
         )
         return record
 
-    async def update(self, record_id: str, data: Mapping[str, Any]) -> Record:
-        """Validate changed values and update a record, once per step key."""
+    async def update(
+        self, record_id: str, data: Mapping[str, Any], *, check_committed: bool = False
+    ) -> Record:
+        """Validate changed values and update a record, once per step key.
+
+        A later attempt first looks for the committed write of an earlier
+        one. ``check_committed`` looks on the first attempt too. A step that
+        runs again after a wake-up, which is no new attempt, needs that.
+        """
         record = await self._live_record(record_id)
-        if await self._already_written():
+        if (check_committed or self.attempt > 1) and await self._committed():
             return record
         app = await self.store.get_app(record.app_id)
         if app is None:
@@ -160,7 +167,7 @@ class RecordWriter:
 
     async def delete(self, record_id: str) -> bool:
         """Delete a record once per step key; return whether it existed."""
-        if await self._already_written():
+        if self.attempt > 1 and await self._committed():
             return True
         try:
             await self.store.delete_record(record_id, self.actor, events=self._events())
@@ -199,9 +206,7 @@ class RecordWriter:
             )
         return record
 
-    async def _already_written(self) -> bool:
-        if self.attempt <= 1:
-            return False
+    async def _committed(self) -> bool:
         after = int(self.run.trigger.get("outbox_seq", 0))
         found = await self.workflows.find_step_write(self.idempotency_key, after)
         return found is not None

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import dramatiq
 from dramatiq import Worker
@@ -26,6 +26,7 @@ from store.base import Store
 from store.sqlite.backend import SQLiteStore
 from store.sqlite.workflows import SQLiteWorkflowStore
 from store.workflows import NewRun, WorkflowRun, WorkflowStore
+from workflows.approvals import ApprovalState, decide, pending_for
 from workflows.definitions import WorkflowDefinitions
 from workflows.engine import Clock, Engine, utc_now
 from workflows.errors import RunStateError
@@ -274,6 +275,68 @@ class WorkflowRuntime:
         run = await self.engine.retry_run(run_id)
         await self.enqueue([run.id])
         return run
+
+    # Approvals -------------------------------------------------------------
+
+    async def decide_approval(
+        self,
+        run_id: str,
+        step_key: str,
+        *,
+        workspace_id: str,
+        user_id: str,
+        role: str,
+        decision: Literal["approve", "reject"],
+        comment: str | None,
+    ) -> ApprovalState:
+        """Store a user's decision on an approval step and wake its run.
+
+        The decision is stored with the user, the time and the comment, once
+        per (run, step, level, user): the same decision again returns the
+        state and stores nothing. The returned state still shows the level
+        as it was, because the run applies the decision when it advances.
+        The message sent here starts that at once.
+
+        Raises:
+            ApprovalNotFoundError: the run, or its approval step, does not exist.
+            ApprovalWorkspaceError: the run belongs to another workspace.
+            ApprovalNotWaitingError: the step is not waiting for a decision.
+            NotApproverError: the user may not decide at the current level.
+            AlreadyDecidedError: the user decided differently at this level.
+        """
+        # NOTE: the run's delayed message for its deadline stays queued, so
+        # each decision adds a message chain that re-sends itself (at most
+        # hourly) until the run leaves its waiting state; those are no-ops.
+        state = await decide(
+            self.workflows,
+            run_id,
+            step_key,
+            workspace_id=workspace_id,
+            user_id=user_id,
+            role=role,
+            decision=decision,
+            comment=comment,
+            now=self.clock(),
+        )
+        logger.info(
+            "User %s decided %s on approval %s of run %s",
+            user_id,
+            decision,
+            step_key,
+            run_id,
+        )
+        await self.enqueue([run_id])
+        return state
+
+    async def list_pending_approvals(
+        self, workspace_id: str, user_id: str, role: str
+    ) -> list[ApprovalState]:
+        """Return the approvals waiting for this user's decision, oldest first.
+
+        A user's approvals are those whose current level names the user, or
+        the user's workspace ``role``, and that the user has not decided yet.
+        """
+        return await pending_for(self.workflows, workspace_id, user_id, role)
 
     async def sweep(self) -> int:
         """Re-send open runs whose message is overdue; return how many."""

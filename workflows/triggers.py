@@ -5,6 +5,9 @@ own durable offset, creates one run per matching (workflow, event) pair, and
 moves the offset only after the runs are stored. A crash in between makes it
 read the same events again, and the unique index on (workflow, event seq)
 turns the repeated inserts into no-ops, so each pair gets exactly one run.
+Each record event carries the record's data as written with the change,
+and for updates and deletes also the previous data. Triggers and the run's
+snapshot use those, so each change is matched as it was made.
 
 The :class:`Scheduler` does the same for cron triggers with a unique index on
 (workflow, due time), so several processes checking schedules at once still
@@ -26,7 +29,7 @@ from blocks.errors import AppgraphError
 from blocks.expressions import ExpressionError, parse_cached
 from blocks.registry import BlockRegistry
 from store.base import Store
-from store.models import EventKind
+from store.models import EventKind, OutboxEvent
 from store.workflows import (
     NewRun,
     RecordState,
@@ -168,16 +171,10 @@ class TriggerDispatcher:
         self, item: TriggerEvent, candidates: Sequence[_Candidate]
     ) -> list[str]:
         event = item.event
-        record_id = event.subject_id
-        current = await self.workflows.get_record_state(record_id)
-        if current is None:
+        states = await self._event_states(event)
+        if states is None:
             return []
-        # NOTE: the record is read as it is now, which can be a later revision
-        # than the event's when it changed again before this batch. Then both
-        # events see the newest data, and a field change is seen once.
-        previous = None
-        if event.kind == EventKind.RECORD_UPDATED:
-            previous = await self.workflows.get_record_snapshot(record_id)
+        current, previous = states
 
         version = int(event.payload.get("version", 0))
         record_env = await self.values.env(event.app_id, version, current.data)
@@ -207,10 +204,43 @@ class TriggerDispatcher:
                     run.id,
                     run.workflow_id,
                 )
-        # Stored after the runs, so a crash before this line decides the same
-        # matches again when the events are read again.
-        await self.workflows.put_record_snapshot(current)
+        if "data" not in event.payload:
+            # Stored after the runs, so a crash before this line decides the
+            # same matches again when the events are read again.
+            await self.workflows.put_record_snapshot(current)
         return to_enqueue
+
+    async def _event_states(
+        self, event: OutboxEvent
+    ) -> tuple[RecordState, RecordState | None] | None:
+        """Return the record data of an event and the data before it, if known.
+
+        Record events carry both as written with the change. Events written
+        before they did carry neither, so for those the record is read as it
+        is now and the previous data is the last data this dispatcher kept.
+        """
+        payload = event.payload
+        data = payload.get("data")
+        if isinstance(data, dict):
+            revision = int(payload.get("revision", 0))
+            deleted = event.kind == EventKind.RECORD_DELETED
+            current = RecordState(event.subject_id, revision, data, deleted)
+            before = payload.get("previous")
+            previous = None
+            if isinstance(before, dict):
+                previous = RecordState(event.subject_id, revision - 1, before)
+            return current, previous
+
+        state = await self.workflows.get_record_state(event.subject_id)
+        if state is None:
+            return None
+        # NOTE: events without data can see a later revision than their own
+        # when the record changed again before this batch. Then both events
+        # see the newest data, and a field change is seen once.
+        previous = None
+        if event.kind == EventKind.RECORD_UPDATED:
+            previous = await self.workflows.get_record_snapshot(event.subject_id)
+        return state, previous
 
     def _new_run(
         self,

@@ -58,6 +58,8 @@ class AppSource:
     version: int
     definition: Definition
     description: str = ""
+    shared_with_members: bool = True
+    """Whether members see the app, and so its types in their schema."""
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,7 @@ class SchemaManager:
         self._type_names: dict[tuple[str, int, str], frozenset[str]] = {}
         self._own_types: dict[tuple[str, int, str], dict[str, GraphQLNamedType]] = {}
         self._schemas: dict[str, GraphQLSchema] = {}
+        self._member_schemas: dict[str, GraphQLSchema] = {}
         self._app_types: dict[str, dict[str, AppTypes]] = {}
         self._naming: dict[str, dict[str, AppNaming]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -147,8 +150,15 @@ class SchemaManager:
 
     # Reading ---------------------------------------------------------------
 
-    def get(self, workspace_id: str) -> GraphQLSchema | None:
-        """Return the current schema of a workspace, if built."""
+    def get(self, workspace_id: str, *, members: bool = False) -> GraphQLSchema | None:
+        """Return the current schema of a workspace, if built.
+
+        With ``members`` set, return the schema that members see: it leaves
+        out the types of apps not shared with members, so introspection does
+        not reveal them.
+        """
+        if members:
+            return self._member_schemas.get(workspace_id)
         return self._schemas.get(workspace_id)
 
     def app_types(self, workspace_id: str, app_id: str) -> AppTypes | None:
@@ -172,7 +182,13 @@ class SchemaManager:
         lock = self._locks.setdefault(workspace_id, asyncio.Lock())
         async with lock:
             schema, app_types, naming = await asyncio.to_thread(self._assemble, apps)
+            shared = {app.app_id for app in apps if app.shared_with_members}
+            member_schema = await asyncio.to_thread(
+                self._combine,
+                [types for app_id, types in app_types.items() if app_id in shared],
+            )
             self._schemas[workspace_id] = schema
+            self._member_schemas[workspace_id] = member_schema
             self._app_types[workspace_id] = app_types
             self._naming[workspace_id] = naming
             logger.debug(

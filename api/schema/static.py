@@ -2,7 +2,8 @@
 
 Workspaces, apps, versions, diffs, generic records with data as JSON, the
 block catalogue, the catch-up feed for offline clients and the subscriptions.
-Generated per-app types are added beside these by :mod:`api.schema.manager`.
+The workflow fields come from :mod:`api.schema.workflows`. Generated per-app
+types are added beside these by :mod:`api.schema.manager`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from api.context import RequestContext
+from api.schema.workflows import WorkflowMutation, WorkflowQuery, WorkflowSubscription
 from blocks.errors import ErrorCode
 from blocks.types import DateTimeScalar, serialize_iso
 
@@ -437,7 +439,7 @@ def _services(info: Info[RequestContext, None]) -> Any:
 
 
 @strawberry.type(description="Read operations.")
-class Query:
+class Query(WorkflowQuery):
     """Static query fields."""
 
     @strawberry.field(description="The authenticated caller.")
@@ -513,7 +515,7 @@ class Query:
 
 
 @strawberry.type(description="Write operations.")
-class Mutation:
+class Mutation(WorkflowMutation):
     """Static mutation fields."""
 
     @strawberry.mutation(description="Create an app with its first definition.")
@@ -576,7 +578,7 @@ class Mutation:
 
 
 @strawberry.type(description="Live changes.")
-class Subscription:
+class Subscription(WorkflowSubscription):
     """Static subscription fields."""
 
     @strawberry.subscription(

@@ -524,7 +524,9 @@ class SQLiteStore(Store):
                 (data_text, version, updated_by, _text(now), record_id),
             )
             record = _record(rows[0])
-            await _insert_record_events(db, record, EventKind.RECORD_UPDATED, events)
+            await _insert_record_events(
+                db, record, EventKind.RECORD_UPDATED, events, current.data
+            )
         return record
 
     async def delete_record(
@@ -543,7 +545,9 @@ class SQLiteStore(Store):
                 (_text(_now()), deleted_by, record_id),
             )
             record = _record(rows[0])
-            await _insert_record_events(db, record, EventKind.RECORD_DELETED, events)
+            await _insert_record_events(
+                db, record, EventKind.RECORD_DELETED, events, record.data
+            )
         return record
 
     async def get_record(self, record_id: str) -> Record | None:
@@ -760,8 +764,11 @@ class SQLiteStore(Store):
 async def _fetch(
     db: aiosqlite.Connection, sql: str, params: Iterable[object] = ()
 ) -> list[aiosqlite.Row]:
-    async with db.execute(sql, tuple(params)) as cursor:
-        return list(await cursor.fetchall())
+    # execute_fetchall runs the statement to its end in one call on the
+    # connection's thread. With a cursor held across awaits, another read on
+    # the shared reader connection would join the open read transaction and
+    # see a snapshot from before later commits.
+    return list(await db.execute_fetchall(sql, tuple(params)))
 
 
 async def _require_workspace(db: aiosqlite.Connection, workspace_id: str) -> None:
@@ -839,6 +846,7 @@ async def _insert_record_events(
     record: Record,
     kind: EventKind,
     extra: Sequence[PendingEvent],
+    previous: dict[str, Any] | None = None,
 ) -> None:
     payload: dict[str, Any] = {
         "record_id": record.id,
@@ -847,7 +855,17 @@ async def _insert_record_events(
     }
     if kind is EventKind.RECORD_UPDATED:
         payload["revision"] = record.revision
-    events = [(str(kind), payload)]
+    # The record event carries the data as committed, so a consumer that
+    # handles it later (the workflow triggers) reads this change and not the
+    # record as it is by then. Extra events get only the identifying keys.
+    snapshot: dict[str, Any] = {
+        **payload,
+        "revision": record.revision,
+        "data": record.data,
+    }
+    if kind is not EventKind.RECORD_CREATED:
+        snapshot["previous"] = previous
+    events = [(str(kind), snapshot)]
     events.extend((e.kind, {**e.payload, **payload}) for e in extra)
     for event_kind, event_payload in events:
         await _insert_event(

@@ -252,7 +252,83 @@ _WORKFLOWS = [
     """,
 ]
 
-MIGRATIONS: list[list[str]] = [_INITIAL, _WORKFLOWS]
+# Approval steps, user notifications and per-workspace user attributes. A
+# run waiting for a decision is a waiting run with its deadline as
+# ``next_attempt_at``; ``wake_requested_at`` keeps a decision's wake-up
+# that arrives while a worker has the run's lease.
+_APPROVALS = [
+    "ALTER TABLE workflow_runs ADD COLUMN wake_requested_at TEXT",
+    """
+    CREATE TABLE workflow_approvals (
+        run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+        step_key TEXT NOT NULL,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        workflow_id TEXT NOT NULL,
+        record_id TEXT,
+        submitter TEXT,
+        level INTEGER NOT NULL,
+        level_count INTEGER NOT NULL,
+        escalated INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'rejected')),
+        approvers TEXT NOT NULL,
+        approver_roles TEXT NOT NULL,
+        level_started_at TEXT NOT NULL,
+        deadline TEXT,
+        reason TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, step_key)
+    )
+    """,
+    """
+    CREATE INDEX workflow_approvals_pending ON workflow_approvals (workspace_id)
+    WHERE status = 'pending'
+    """,
+    """
+    CREATE TABLE workflow_approval_decisions (
+        run_id TEXT NOT NULL,
+        step_key TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        user_id TEXT NOT NULL,
+        decision TEXT NOT NULL CHECK (decision IN ('approve', 'reject')),
+        comment TEXT,
+        decided_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, step_key, level, user_id),
+        FOREIGN KEY (run_id, step_key)
+            REFERENCES workflow_approvals (run_id, step_key)
+    )
+    """,
+    """
+    CREATE TABLE workflow_notifications (
+        id TEXT PRIMARY KEY,
+        key TEXT NOT NULL UNIQUE,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        user_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        text TEXT NOT NULL,
+        data TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        emailed_at TEXT
+    )
+    """,
+    """
+    CREATE INDEX workflow_notifications_user
+    ON workflow_notifications (workspace_id, user_id, id)
+    """,
+    """
+    CREATE TABLE workflow_user_attributes (
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        user_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (workspace_id, user_id, name)
+    )
+    """,
+]
+
+MIGRATIONS: list[list[str]] = [_INITIAL, _WORKFLOWS, _APPROVALS]
 """Migration ``n`` (from 1) brings the schema from version ``n - 1`` to ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -81,7 +81,9 @@ def test_member_cannot_use_unshared_app(served: Served, tenants: Tenants) -> Non
         "{ errors { path code message } } }",
     )["recordCreate"]
 
-    assert messages == [f"No app {_secret_id(served, tenants)!r} in this workspace."]
+    assert len(messages) == 1
+    assert messages[0].startswith("Cannot query field 'secretRecords' on type 'Query'.")
+    assert _secret_id(served, tenants) not in messages[0]
     assert payload["errors"] == [
         {
             "path": [],
@@ -89,6 +91,40 @@ def test_member_cannot_use_unshared_app(served: Served, tenants: Tenants) -> Non
             "message": "No app 'secret' in this workspace.",
         }
     ]
+
+
+def test_member_schema_hides_unshared_types(served: Served, tenants: Tenants) -> None:
+    query = (
+        '{ __type(name: "Secret") { name } '
+        "__schema { types { name } queryType { fields { name } } } }"
+    )
+    member = served.data(tenants.amina, query)
+    admin = served.data(tenants.a.admin, query)
+
+    member_types = {t["name"] for t in member["__schema"]["types"]}
+    member_fields = {f["name"] for f in member["__schema"]["queryType"]["fields"]}
+    assert member["__type"] is None
+    assert "Secret" not in member_types
+    assert "secretRecords" not in member_fields
+    assert "plotRecords" in member_fields
+    assert admin["__type"] == {"name": "Secret"}
+
+
+def test_sharing_app_updates_member_schema(served: Served) -> None:
+    workspace = served.workspace("gamma")
+    assert workspace.create_app("later", PLOT)["errors"] == []
+    member = workspace.token(Role.MEMBER, "juma")
+    share = (
+        'mutation { appUpdate(input: {app: "later", sharedWithMembers: true}) '
+        "{ errors { message } } }"
+    )
+    before = served.data(member, '{ __type(name: "Later") { name } }')
+    result = served.data(workspace.admin, share)
+    after = served.data(member, '{ __type(name: "Later") { name } }')
+
+    assert before == {"__type": None}
+    assert result == {"appUpdate": {"errors": []}}
+    assert after == {"__type": {"name": "Later"}}
 
 
 def test_member_sees_own_records_only(served: Served, tenants: Tenants) -> None:

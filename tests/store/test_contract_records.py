@@ -51,7 +51,13 @@ async def test_insert_record_writes_created_event(store: Store, app: App) -> Non
     assert event.subject_id == record.id
     assert event.owner == "user-1"
     assert event.app_id == app.id
-    assert event.payload == {"record_id": record.id, "app_id": app.id, "version": 1}
+    assert event.payload == {
+        "record_id": record.id,
+        "app_id": app.id,
+        "version": 1,
+        "revision": 1,
+        "data": {"name": "Ann"},
+    }
 
 
 async def test_insert_record_writes_pending_events(store: Store, app: App) -> None:
@@ -220,7 +226,9 @@ async def test_update_record_bumps_revision(store: Store, app: App) -> None:
 
 
 async def test_update_record_writes_event(store: Store, app: App) -> None:
-    record, _ = await store.insert_record(app.workspace_id, app.id, 1, {}, "user-1")
+    record, _ = await store.insert_record(
+        app.workspace_id, app.id, 1, {"name": "Ann"}, "user-1"
+    )
 
     await store.update_record(record.id, {"name": "Bea"}, 1, "admin-1")
 
@@ -233,7 +241,25 @@ async def test_update_record_writes_event(store: Store, app: App) -> None:
         "app_id": app.id,
         "version": 1,
         "revision": 2,
+        "data": {"name": "Bea"},
+        "previous": {"name": "Ann"},
     }
+
+
+async def test_update_events_keep_each_snapshot(store: Store, app: App) -> None:
+    record, _ = await store.insert_record(
+        app.workspace_id, app.id, 1, {"name": "Ann"}, "user-1"
+    )
+    await store.update_record(record.id, {"name": "Bea"}, 1, "admin-1")
+    await store.update_record(record.id, {"name": "Cy"}, 1, "admin-1")
+
+    events = await store.list_events(
+        app.workspace_id, 0, 10, kinds=[EventKind.RECORD_UPDATED]
+    )
+
+    assert [e.payload["previous"] for e in events] == [{"name": "Ann"}, {"name": "Bea"}]
+    assert [e.payload["data"] for e in events] == [{"name": "Bea"}, {"name": "Cy"}]
+    assert [e.payload["revision"] for e in events] == [2, 3]
 
 
 async def test_update_record_expected_revision_matches(store: Store, app: App) -> None:
@@ -321,7 +347,14 @@ async def test_delete_record_writes_event(store: Store, app: App) -> None:
     assert event.kind == EventKind.RECORD_DELETED
     assert event.subject_id == record.id
     assert event.owner == "user-1"
-    assert event.payload == {"record_id": record.id, "app_id": app.id, "version": 1}
+    assert event.payload == {
+        "record_id": record.id,
+        "app_id": app.id,
+        "version": 1,
+        "revision": 1,
+        "data": {},
+        "previous": {},
+    }
 
 
 async def test_delete_record_twice_raises(store: Store, app: App) -> None:

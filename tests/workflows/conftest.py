@@ -37,6 +37,7 @@ ORDERS: dict[str, Any] = {
             "config": {
                 "options": [
                     {"value": "new"},
+                    {"value": "pending"},
                     {"value": "approved"},
                     {"value": "rejected"},
                     {"value": "review"},

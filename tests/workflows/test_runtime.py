@@ -241,3 +241,46 @@ async def test_enqueue_before_start_fails(setup: Setup) -> None:
         match="The workflow runtime is not started; call start\\(\\) first.",
     ):
         await runtime.enqueue(["x"])
+
+
+async def test_decision_wakes_waiting_run(setup: Setup) -> None:
+    approval = {
+        "id": "approve",
+        "type": "approval",
+        "config": {"levels": [{"approvers": ["user:mgr-1"]}], "status_field": "status"},
+    }
+    runtime = setup.runtime()
+    await runtime.start()
+    try:
+        workflow, _ = await runtime.definitions.create(
+            setup.workspace_id, setup.orders_id, on_created(approval, INVOICE_STEP), "a"
+        )
+        order_id = await setup.add_order("needs approval")
+        runtime.wake()
+        pending = []
+        for _ in range(400):
+            pending = await runtime.list_pending_approvals(
+                setup.workspace_id, "mgr-1", "member"
+            )
+            if pending:
+                break
+            await asyncio.sleep(0.025)
+        assert len(pending) == 1
+        await runtime.decide_approval(
+            pending[0].run_id,
+            "approve",
+            workspace_id=setup.workspace_id,
+            user_id="mgr-1",
+            role="member",
+            decision="approve",
+            comment=None,
+        )
+        await wait_for_run(runtime, pending[0].run_id, RunStatus.COMPLETED)
+    finally:
+        await runtime.stop()
+
+    record = await setup.store.get_record(order_id)
+    assert record is not None
+    assert record.data["status"] == "approved"
+    assert await setup.invoice_references() == ["needs approval"]
+    assert pending[0].workflow_id == workflow.id

@@ -305,6 +305,7 @@ def test_default_registry_has_builtins() -> None:
     names = StepRegistry.default(load_entry_points=False).names()
 
     assert names == [
+        "approval",
         "condition",
         "create_record",
         "delete_record",

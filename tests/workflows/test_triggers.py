@@ -203,3 +203,68 @@ def test_no_due_time_since_last_run() -> None:
     assert (
         latest_due_time("0 9 * * *", "UTC", since, since + timedelta(hours=5)) is None
     )
+
+
+async def test_quick_updates_keep_their_snapshots(world: World) -> None:
+    await world.add_workflow(
+        workflow({"type": "field_changed", "field": "status", "to": "approved"})
+    )
+    order_id = await world.add_order(name="a", status="new")
+    await world.store.update_record(order_id, {"status": "approved"}, 1, "u")
+    await world.store.update_record(order_id, {"status": "review"}, 1, "u")
+
+    runs = await world.dispatch()
+
+    assert len(runs) == 1
+    run = await world.workflows.get_run(runs[0])
+    assert run is not None
+    assert run.trigger["previous"]["status"] == "new"
+    assert run.trigger["record"]["status"] == "approved"
+    assert run.trigger["revision"] == 2
+
+
+async def test_deleted_record_run_reads_event(world: World) -> None:
+    await world.add_workflow(workflow({"type": "record_deleted"}))
+    order_id = await world.add_order(name="gone", amount=1)
+    await world.store.update_record(order_id, {"name": "renamed"}, 1, "u")
+    await world.store.delete_record(order_id, "u")
+    db = world.store._writer
+    assert db is not None
+    # The data that the run uses is the event's, not the stored record's.
+    await db.execute("UPDATE records SET data = '{}' WHERE id = ?", (order_id,))
+    await db.commit()
+
+    runs = await world.dispatch()
+
+    run = await world.workflows.get_run(runs[0])
+    assert run is not None
+    assert run.trigger["record"]["name"] == "renamed"
+    assert run.trigger["previous"]["name"] == "renamed"
+
+
+async def test_events_without_data_read_record(world: World) -> None:
+    await world.add_workflow(
+        workflow({"type": "field_changed", "field": "status", "to": "approved"})
+    )
+    db = world.store._writer
+    assert db is not None
+
+    async def strip_event_data() -> None:
+        # Events written before record events carried data have only ids.
+        await db.execute(
+            "UPDATE outbox SET payload = json_remove(payload, '$.data', '$.previous')"
+        )
+        await db.commit()
+
+    order_id = await world.add_order(name="a", status="new")
+    await strip_event_data()
+    await world.dispatch()
+    await world.store.update_record(order_id, {"status": "approved"}, 1, "u")
+    await strip_event_data()
+
+    runs = await world.dispatch()
+
+    run = await world.workflows.get_run(runs[0])
+    assert run is not None
+    assert run.trigger["previous"]["status"] == "new"
+    assert run.trigger["record"]["status"] == "approved"

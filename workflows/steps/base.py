@@ -94,7 +94,8 @@ class StepOutcome:
             or None to skip them all.
         items: For a step type with a ``body`` branch, the items to run the
             body for, once each, in order.
-        wait_until: Hold the run until this time (aware), then move on.
+        wait_until: Hold the run until this time (aware), then move on, or
+            for a step type with ``rerun_on_wake``, run the step again.
         stop: Complete the run now, skipping the remaining steps.
     """
 
@@ -194,6 +195,12 @@ class StepType:
     """Names of the child step lists this type takes, such as ``("body",)``."""
     timeout: ClassVar[float] = 60.0
     """Seconds one attempt may take before it counts as failed."""
+    rerun_on_wake: ClassVar[bool] = False
+    """Whether the engine runs the step again, instead of finishing it, when
+    the run wakes from the step's ``wait_until`` or from
+    :meth:`~store.workflows.WorkflowStore.wake_run`. Such a step keeps its
+    state in the store and returns ``wait_until`` until it is done; the
+    approval step waits for decisions this way."""
 
     def validate_config(self, step: Step, context: StepConfigContext) -> list[Problem]:
         """Check ``step.config``; return problems with paths inside the config.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from plugins.hookspecs import hookimpl
 from workflows.steps.base import StepType
+from workflows.steps.builtin.approval import ApprovalStepType
 from workflows.steps.builtin.control import (
     ConditionStepType,
     FailStepType,
@@ -47,4 +48,5 @@ def appgraph_step_types() -> list[StepType]:
         SendEmailStepType(),
         SendSmsStepType(),
         HttpRequestStepType(),
+        ApprovalStepType(),
     ]

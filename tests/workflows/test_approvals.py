@@ -14,7 +14,7 @@ from blocks.errors import AppgraphError, ErrorCode, NotFoundError
 from store.models import Role
 from store.workflows import ApprovalStatus, Decision, RunStatus, StepStatus
 from tests.workflows.conftest import World
-from tests.workflows.receivers import SmtpReceiver
+from tests.workflows.receivers import SmtpReceiver, free_port
 from workflows import WorkflowDefinitionError, WorkflowRuntime, WorkflowSettings
 from workflows.approvals import ApprovalState
 from workflows.email import SmtpSettings, make_message_id
@@ -743,3 +743,65 @@ async def test_unreachable_quorum_fails_run(desk: Desk) -> None:
         "Step 'approve': level 1 needs a quorum of 3, but its approvers name only "
         "2 users. Lower the quorum or add approvers, then retry the run."
     )
+
+
+def use_smtp(world: World, port: int) -> SmtpSettings:
+    settings = SmtpSettings(
+        host="127.0.0.1",
+        port=port,
+        from_address="workflows@example.com",
+        starttls=False,
+        timeout=5.0,
+    )
+    world.engine = Engine(
+        world.store,
+        world.workflows,
+        world.steps,
+        world.blocks,
+        world.settings,
+        world.clock,
+        StepResources(smtp=settings),
+    )
+    return settings
+
+
+async def test_email_failure_retries_step(desk: Desk) -> None:
+    world = desk.world
+    settings = use_smtp(world, free_port())
+    await world.workflows.set_user_attribute(
+        world.workspace.id, "mgr-1", "email", "mgr-1@example.com"
+    )
+
+    run_id, _ = await desk.start(approval_step({"approvers": ["user:mgr-1"]}))
+
+    executions = await world.workflows.list_step_executions(run_id)
+    assert executions[0].status is StepStatus.RETRYING
+    assert executions[0].error is not None
+    assert executions[0].error.startswith(
+        "Step 'approve': the approval email to 'mgr-1' failed: Sending email "
+        f"through 127.0.0.1:{settings.port} failed:"
+    )
+    notifications = await world.workflows.list_notifications(
+        world.workspace.id, "mgr-1"
+    )
+    assert notifications[0].emailed_at is None
+
+
+async def test_invalid_address_skips_email(desk: Desk, smtp: SmtpReceiver) -> None:
+    world = desk.world
+    use_smtp(world, smtp.port)
+    await world.workflows.set_user_attribute(
+        world.workspace.id, "mgr-1", "email", "not an address"
+    )
+
+    run_id, _ = await desk.start(approval_step({"approvers": ["user:mgr-1"]}))
+
+    run = await world.workflows.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.WAITING
+    assert smtp.messages == []
+    notifications = await world.workflows.list_notifications(
+        world.workspace.id, "mgr-1"
+    )
+    assert len(notifications) == 1
+    assert notifications[0].emailed_at is None

@@ -3,7 +3,8 @@
 ``redis_url`` is the shared Redis on 127.0.0.1:6379 when it answers PING,
 otherwise a private server started for the session. ``private_redis`` is
 always a server of its own, which a test may stop and start again. Both
-skip, with the reason, only when no ``redis-server`` executable exists.
+skip, with the reason, only when no ``redis-server`` executable exists, and
+fail instead when ``APPGRAPH_REQUIRE_REDIS=1`` (as CI sets it).
 """
 
 from __future__ import annotations
@@ -85,7 +86,11 @@ class RedisServer:
 def _redis_executable() -> str:
     executable = shutil.which("redis-server")
     if executable is None:
-        pytest.skip("redis-server is not installed, so no private Redis can start")
+        reason = "redis-server is not installed, so no private Redis can start"
+        # CI installs Redis, so there a missing server is a failure, not a skip.
+        if os.environ.get("APPGRAPH_REQUIRE_REDIS") == "1":
+            pytest.fail(f"{reason} (APPGRAPH_REQUIRE_REDIS=1)")
+        pytest.skip(reason)
     return executable
 
 

@@ -300,3 +300,30 @@ async def test_invalid_templates_rejected_on_save(world: World) -> None:
     }
     messages = [p.message for p in error.value.problems]
     assert "HTTP method GET cannot send a body; remove the body." in messages
+
+
+async def test_http_request_500_twice_then_200(
+    world: World, receiver: HttpReceiver
+) -> None:
+    use_resources(world, StepResources(http=guarded_client()))
+    receiver.fail_first = 2
+    step = {
+        "id": "hook",
+        "type": "http_request",
+        "config": {"url": receiver.url("/orders"), "body": {"n": "{{ record.name }}"}},
+    }
+    run_id = await run_workflow(world, step, name="B-2", amount=1, lines=[])
+
+    run = await world.run_to_end(run_id)
+
+    assert run.status is RunStatus.COMPLETED
+    keys = {r.headers["idempotency-key"] for r in receiver.requests}
+    assert len(receiver.requests) == 3
+    assert keys == {f"{run_id}:hook"}
+    assert receiver.counts[f"{run_id}:hook"] == 3
+    [execution] = await world.workflows.list_step_executions(run_id)
+    assert execution.attempts == 3
+    assert execution.output["status"] == 200
+    # The receiver answered 500 to attempts 1 and 2, so the one effect it
+    # accepted is attempt 3, and no request followed it.
+    assert execution.output["body"]["attempt"] == 3

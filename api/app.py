@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import unicodedata
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from graphql import GraphQLSchema
 from starlette.applications import Starlette
@@ -79,19 +81,35 @@ class Runtime:
         # next poll, so a submission starts its workflows without a delay.
         self.services.dispatcher.handlers.append(self._wake_workflows)
 
-    async def start(self, *, workflows: bool = True) -> None:
+    async def start(self, *, workflows: bool = True, events: bool = True) -> None:
         """Open the store, build schemas and start the event dispatcher.
 
         With ``workflows`` False the workflow engine stays stopped, for
         short-lived commands. The trigger dispatcher keeps its outbox offset
         in the store, so the next process that runs the engine starts the
         runs that their writes cause.
+
+        With ``events`` False the process builds no schemas and leaves the
+        events of its writes in the outbox, so that a server running on the
+        same store rebuilds its schemas and publishes the events to its
+        subscribers.
+
+        When a step fails, the steps done so far are undone before the error
+        propagates: the store's connection threads and the embedded worker's
+        threads would otherwise keep the process alive.
         """
-        await self.store.open()
-        await self.services.start()
-        if workflows:
-            await self.workflows.start()
-            self._workflows_started = True
+        try:
+            await self.store.open()
+            if events:
+                await self.services.start()
+            else:
+                self.services.dispatcher.disable()
+            if workflows:
+                self._workflows_started = True
+                await self.workflows.start()
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
         """Stop the workflow engine and the dispatcher, and close the store."""
@@ -182,12 +200,11 @@ def create_app(
         ):
             return JSONResponse({"error": f"No file {file_id!r}."}, status_code=404)
         data = await runtime.blobs.open(stored.sha256)
-        filename = _safe_filename(stored.filename)
         return Response(
             data,
             media_type=stored.content_type,
             headers={
-                "Content-Disposition": f'attachment; filename="{filename}"',
+                "Content-Disposition": _content_disposition(stored.filename),
                 "X-Content-Type-Options": "nosniff",
                 "ETag": f'"{stored.sha256}"',
             },
@@ -216,5 +233,29 @@ def create_app(
     return app
 
 
+def _content_disposition(filename: str) -> str:
+    """Return a ``Content-Disposition`` header that downloads ``filename``.
+
+    Header values should be ASCII: RFC 9110 leaves other bytes opaque, and
+    Starlette fails on characters outside Latin-1. A name with other
+    characters therefore goes in ``filename*`` as percent-encoded UTF-8
+    (RFC 6266 and RFC 5987), after an ASCII ``filename`` for older clients.
+    """
+    name = _safe_filename(filename)
+    fallback = _ascii_filename(name)
+    header = f'attachment; filename="{fallback}"'
+    if fallback != name:
+        header += f"; filename*=UTF-8''{quote(name, safe='')}"
+    return header
+
+
 def _safe_filename(name: str) -> str:
     return "".join(c for c in name if c.isalnum() or c in "._- ")[:200] or "file"
+
+
+def _ascii_filename(name: str) -> str:
+    """Return ``name`` without accents and with ``_`` for other non-ASCII characters."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(
+        c if c.isascii() else "_" for c in decomposed if not unicodedata.combining(c)
+    )

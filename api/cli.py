@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
+import re
+import sqlite3
 import sys
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from api.settings import Settings
 
 if TYPE_CHECKING:
-    from store import ApiToken
+    from api.app import Runtime
+    from blocks.xlsform import ImportResult
+    from store import ApiToken, Workspace
 
 logger = logging.getLogger("appgraph")
 
@@ -22,10 +28,18 @@ DEMO_WORKSPACE = "demo"
 DEMO_FORM = Path(__file__).resolve().parent / "demo" / "UCL_Biomass_Plot_Form.xlsx"
 
 
-def _runtime(data_dir: str | None) -> object:
-    from api.app import Runtime
+class CommandError(Exception):
+    """A failure the user can fix, which ``main`` prints as one ``error:`` line."""
 
-    return Runtime(_settings(data_dir))
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+EXIT_USAGE = 2
+"""Exit code of invalid arguments and settings, as argparse uses it."""
+
+_OTHER_DATA_DIR = "pass --data-dir or set APPGRAPH_DATA_DIR"
 
 
 def _settings(data_dir: str | None) -> Settings:
@@ -35,84 +49,203 @@ def _settings(data_dir: str | None) -> Settings:
     return settings
 
 
-async def _create_workspace(data_dir: str | None, slug: str, name: str) -> str:
+def _checked_data_dir(settings: Settings) -> Path:
+    """Return the absolute data directory, unless it exists as a file."""
+    path = settings.data_dir.absolute()
+    if path.exists() and not path.is_dir():
+        raise CommandError(
+            f"the data directory {path} is not a directory; {_OTHER_DATA_DIR} to "
+            "a directory.",
+            EXIT_USAGE,
+        )
+    return path
+
+
+def _require_database(settings: Settings) -> None:
+    """Raise unless the data directory has a database, instead of creating one."""
+    path = _checked_data_dir(settings)
+    if not settings.database_path.is_file():
+        raise CommandError(
+            f"no appgraph database in the data directory {path}; {_OTHER_DATA_DIR} "
+            "to the directory that `appgraph serve` uses, or create a workspace "
+            "here first with `appgraph workspace create SLUG NAME`.",
+            EXIT_USAGE,
+        )
+
+
+def _create_runtime(settings: Settings) -> Runtime:
     from api.app import Runtime
 
-    runtime = _runtime(data_dir)
-    assert isinstance(runtime, Runtime)
-    await runtime.store.open()
+    path = _checked_data_dir(settings)
     try:
-        workspace = await runtime.store.create_workspace(slug, name)
-        return workspace.id
+        return Runtime(settings)
+    except OSError as error:
+        raise CommandError(
+            f"cannot create the data directory {path}: {error.strerror}; "
+            f"{_OTHER_DATA_DIR} to a directory this user may write."
+        ) from error
+
+
+@contextlib.asynccontextmanager
+async def _open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Yield a started runtime that leaves its events for a running server.
+
+    A server on the same data directory dispatches the events of the writes
+    made here, so it rebuilds its schemas and publishes the events to its
+    subscribers.
+    """
+    runtime = _create_runtime(settings)
+    try:
+        await runtime.start(workflows=False, events=False)
+    except (sqlite3.Error, OSError) as error:
+        raise CommandError(
+            f"cannot open the database {settings.database_path.absolute()}: "
+            f"{error}; {_OTHER_DATA_DIR} to the data directory of appgraph."
+        ) from error
+    try:
+        yield runtime
     finally:
-        await runtime.store.close()
+        await runtime.stop()
+
+
+async def _find_workspace(runtime: Runtime, slug: str) -> Workspace:
+    workspace = await runtime.store.get_workspace_by_slug(slug)
+    if workspace is None:
+        raise CommandError(
+            f"no workspace {slug!r} in the data directory "
+            f"{runtime.settings.data_dir.absolute()}; create it with `appgraph "
+            f"workspace create {slug} NAME`, or {_OTHER_DATA_DIR} to the "
+            "directory that has it."
+        )
+    return workspace
+
+
+def _check_workspace_arguments(slug: str, name: str) -> None:
+    from blocks.names import SLUG
+
+    if not SLUG.match(slug):
+        raise CommandError(
+            f"invalid workspace slug {slug!r}: a slug starts with a lowercase "
+            "letter a-z, then has up to 62 lowercase letters, digits and '-'; "
+            f"use a slug such as {_suggest_slug(slug)!r}.",
+            EXIT_USAGE,
+        )
+    if not name.strip():
+        raise CommandError(
+            "the workspace name is empty; pass a display name such as "
+            f"{slug.replace('-', ' ').title()!r}.",
+            EXIT_USAGE,
+        )
+
+
+def _suggest_slug(raw: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    if not slug[:1].isalpha():
+        slug = "workspace-" + slug
+    return slug[:63].rstrip("-")
+
+
+async def _create_workspace(settings: Settings, slug: str, name: str) -> str:
+    from blocks.errors import ConflictError
+
+    _check_workspace_arguments(slug, name)
+    async with _open_runtime(settings) as runtime:
+        try:
+            workspace = await runtime.store.create_workspace(slug, name.strip())
+        except ConflictError:
+            raise CommandError(
+                f"a workspace {slug!r} already exists in the data directory "
+                f"{settings.data_dir.absolute()}; choose another slug, or create "
+                f"a token for it with `appgraph token create --workspace {slug} "
+                "--user USER`."
+            ) from None
+        return workspace.id
 
 
 async def _create_token(
-    data_dir: str | None, workspace_slug: str, role: str, user: str, label: str
+    settings: Settings, workspace_slug: str, role: str, user: str, label: str
 ) -> str:
-    from api.app import Runtime
     from store import Role
 
-    runtime = _runtime(data_dir)
-    assert isinstance(runtime, Runtime)
-    await runtime.store.open()
-    try:
-        workspace = await runtime.store.get_workspace_by_slug(workspace_slug)
-        if workspace is None:
-            raise SystemExit(
-                f"No workspace {workspace_slug!r}; create it with "
-                f"`appgraph workspace create {workspace_slug} NAME`."
-            )
+    if not user.strip():
+        raise CommandError(
+            "the user id is empty; pass the id of the user the token acts as, "
+            "such as --user ana.",
+            EXIT_USAGE,
+        )
+    _require_database(settings)
+    async with _open_runtime(settings) as runtime:
+        workspace = await _find_workspace(runtime, workspace_slug)
         token, _ = await runtime.store.create_token(
             workspace.id, Role(role), user, label
         )
         return token
-    finally:
-        await runtime.store.close()
+
+
+def _read_form(path: Path) -> ImportResult:
+    """Read and convert an XLSForm file, printing its import issues."""
+    from blocks.xlsform import XLSFormError, import_xlsform
+
+    fix = "pass the path of an XLSForm saved as .xlsx or .xls."
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CommandError(f"no file {str(path)!r}; {fix}") from None
+    except IsADirectoryError:
+        raise CommandError(f"{str(path)!r} is a directory; {fix}") from None
+    except OSError as error:
+        raise CommandError(f"cannot read {str(path)!r}: {error.strerror}.") from None
+    try:
+        result = import_xlsform(data, path.name)
+    except XLSFormError as error:
+        raise CommandError(str(error)) from None
+    for issue in result.issues:
+        where = f"{issue.sheet} row {issue.row}" if issue.row else issue.sheet
+        column = f", column {issue.column}" if issue.column else ""
+        print(f"{issue.severity}: {where}{column}: {issue.message}")
+    return result
 
 
 async def _import(
-    data_dir: str | None, workspace_slug: str, path: Path, slug: str | None
+    settings: Settings, workspace_slug: str, path: Path, slug: str | None
 ) -> int:
-    from api.app import Runtime
     from api.context import Caller
-    from blocks.errors import AppgraphError, ProblemsError
-    from blocks.xlsform import import_xlsform
+    from blocks.errors import AppgraphError, ConflictError, ProblemsError
+    from blocks.names import check_slug
 
-    runtime = _runtime(data_dir)
-    assert isinstance(runtime, Runtime)
-    await runtime.start(workflows=False)
-    try:
-        workspace = await runtime.store.get_workspace_by_slug(workspace_slug)
-        if workspace is None:
-            raise SystemExit(f"No workspace {workspace_slug!r}.")
-        result = import_xlsform(path.read_bytes(), path.name)
-        for issue in result.issues:
-            where = f"{issue.sheet} row {issue.row}" if issue.row else issue.sheet
-            column = f", column {issue.column}" if issue.column else ""
-            print(f"{issue.severity}: {where}{column}: {issue.message}")
+    slug_problem = check_slug(slug) if slug is not None else None
+    if slug_problem:
+        raise CommandError(f"invalid --slug: {slug_problem}", EXIT_USAGE)
+    result = _read_form(path)
+    slug = slug or result.slug_hint
+    _require_database(settings)
+    async with _open_runtime(settings) as runtime:
+        workspace = await _find_workspace(runtime, workspace_slug)
         caller = Caller(_cli_token(workspace.id))
         try:
             app, version = await runtime.services.create_app(
                 caller,
-                slug=slug or result.slug_hint,
+                slug=slug,
                 name=result.title,
                 description=f"Imported from {path.name}",
                 definition_data=result.definition,
                 shared_with_members=True,
             )
+        except ConflictError:
+            raise CommandError(
+                f"an app with slug {slug!r} already exists in workspace "
+                f"{workspace_slug!r}; pass another slug with --slug."
+            ) from None
         except ProblemsError as error:
             for problem in error.problems:
-                print(f"error: {'.'.join(map(str, problem.path))}: {problem.message}")
+                where = ".".join(map(str, problem.path))
+                print(f"error: {where}: {problem.message}", file=sys.stderr)
             return 1
         except AppgraphError as error:
-            print(f"error: {error}")
-            return 1
+            raise CommandError(str(error)) from None
         print(f"Imported {path.name} as app {app.slug!r} (version {version.number}).")
         return 0
-    finally:
-        await runtime.stop()
 
 
 def _cli_token(workspace_id: str) -> ApiToken:
@@ -133,18 +266,14 @@ def _cli_token(workspace_id: str) -> ApiToken:
 
 async def prepare_demo(settings: Settings) -> str:
     """Create the demo workspace, import the demo form once, return a token."""
-    from api.app import Runtime
     from api.context import Caller
     from blocks.xlsform import import_xlsform
     from store import Role
 
-    runtime = Runtime(settings)
-    await runtime.start(workflows=False)
-    try:
+    async with _open_runtime(settings) as runtime:
         workspace = await runtime.store.get_workspace_by_slug(DEMO_WORKSPACE)
         if workspace is None:
             workspace = await runtime.store.create_workspace(DEMO_WORKSPACE, "Demo")
-            await runtime.services.refresh_schema(workspace.id)
         result = import_xlsform(DEMO_FORM.read_bytes(), DEMO_FORM.name)
         existing = await runtime.store.get_app_by_slug(workspace.id, result.slug_hint)
         if existing is None:
@@ -161,8 +290,6 @@ async def prepare_demo(settings: Settings) -> str:
             workspace.id, Role.ADMIN, "admin", "make run"
         )
         return token
-    finally:
-        await runtime.stop()
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -178,19 +305,30 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"GraphiQL: http://{args.host}:{args.port}/graphql")
         print(f"Admin token (header `Authorization: Bearer <token>`): {token}")
         sys.stdout.flush()
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        # INFO in development too, because at DEBUG uvicorn logs the headers of
-        # WebSocket upgrade requests, and those can carry bearer tokens.
-        log_level="info",
-        ws="websockets-sansio",
-        # permessage-deflate keeps a compression context per socket (about
-        # 40 KB each, measured by bench/memory.py), while subscription
-        # messages are small JSON that gains little from compression.
-        ws_per_message_deflate=False,
-    )
+    app = create_app(settings, _create_runtime(settings))
+    try:
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            # INFO in development too, because at DEBUG uvicorn logs the headers
+            # of WebSocket upgrade requests, and those can carry bearer tokens.
+            log_level="info",
+            ws="websockets-sansio",
+            # permessage-deflate keeps a compression context per socket (about
+            # 40 KB each, measured by bench/memory.py), while subscription
+            # messages are small JSON that gains little from compression.
+            ws_per_message_deflate=False,
+        )
+    except SystemExit as stopped:
+        # uvicorn exits when the lifespan startup fails (code 3) or when it
+        # cannot bind the port (code 1), after logging the cause.
+        if not stopped.code:
+            return 0
+        raise CommandError(
+            f"the server failed to start from the data directory "
+            f"{settings.data_dir.absolute()}; the log above shows the cause."
+        ) from None
     return 0
 
 
@@ -291,7 +429,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``appgraph`` command."""
+    """Run the ``appgraph`` command and return its exit code."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -300,33 +438,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         Settings.from_env()
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE
+    try:
+        return _run(args)
+    except CommandError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.exit_code
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "serve":
         return _serve(args)
     if args.command == "worker":
         return _worker(args)
+    settings = _settings(args.data_dir)
     if args.command == "workspace":
-        workspace_id = asyncio.run(
-            _create_workspace(args.data_dir, args.slug, args.name)
+        workspace_id = asyncio.run(_create_workspace(settings, args.slug, args.name))
+        print(
+            f"Created workspace {args.slug!r} ({workspace_id}) in "
+            f"{settings.data_dir.absolute()}."
         )
-        print(f"Created workspace {args.slug!r} ({workspace_id}).")
         return 0
     if args.command == "token":
         token = asyncio.run(
-            _create_token(
-                args.data_dir, args.workspace, args.role, args.user, args.label
-            )
+            _create_token(settings, args.workspace, args.role, args.user, args.label)
         )
         print(token)
         return 0
     if args.command == "import-xlsform":
-        return asyncio.run(_import(args.data_dir, args.workspace, args.file, args.slug))
+        return asyncio.run(_import(settings, args.workspace, args.file, args.slug))
     if args.command == "schema":
         from api.schema.static import build_static_schema
 
         print(build_static_schema().as_str())
         return 0
-    return 2
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -111,6 +111,16 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self._enabled = True
+
+    def disable(self) -> None:
+        """Leave every event in the outbox, for the server on the same store.
+
+        Short-lived commands call this before they write. An event that they
+        marked dispatched would never reach the server's dispatcher, so the
+        server would neither rebuild its schema nor publish the event.
+        """
+        self._enabled = False
 
     def wake(self) -> None:
         """Ask the dispatcher to look at the outbox now."""
@@ -118,7 +128,7 @@ class OutboxDispatcher:
 
     def start(self) -> None:
         """Start the dispatch loop as a task of the running event loop."""
-        if self._task is None:
+        if self._enabled and self._task is None:
             self._task = asyncio.create_task(self._run(), name="outbox-dispatcher")
             logger.debug("Outbox dispatcher started")
 
@@ -132,8 +142,13 @@ class OutboxDispatcher:
             logger.debug("Outbox dispatcher stopped")
 
     async def dispatch_pending(self) -> int:
-        """Dispatch every undispatched event now; return how many."""
+        """Dispatch every undispatched event now; return how many.
+
+        A disabled dispatcher dispatches none and returns 0.
+        """
         total = 0
+        if not self._enabled:
+            return total
         async with self._lock:
             while True:
                 events = await self.store.fetch_undispatched(self.batch_size)

@@ -22,6 +22,8 @@ from api.schema import static as gql
 from api.schema.typed import AppTypesRef, RootResolvers, compile_order, compile_where
 from api.services import PageSizeError, Services
 from api.uploads import StagedUpload, stage_upload
+from blocks.builtin.external_api import ExternalApiBlockType, fetch_external_options
+from blocks.definition import Block, Definition
 from blocks.diff import DefinitionDiff, diff_definitions
 from blocks.errors import (
     AppgraphError,
@@ -33,7 +35,9 @@ from blocks.errors import (
     ProblemsError,
     SubmissionError,
     UploadError,
+    ValueProblem,
 )
+from blocks.submission import expression_env
 from blocks.xlsform import XLSFormError, import_xlsform
 from store import App, AppVersion, OutboxEvent, Record
 
@@ -340,6 +344,85 @@ class Operations:
             record=None,
         )
 
+    async def external_options(
+        self, caller: Caller, app_slug: str, block_id: str, data: Any
+    ) -> gql.ExternalOptionsResult:
+        """Fetch the options of an ``external_api`` block in options mode.
+
+        ``data`` holds the record's values so far, keyed by block id in their
+        stored form, for the placeholders of the block's request. An app the
+        caller may not see is NOT_FOUND, like one that does not exist.
+        """
+        try:
+            try:
+                app = await self.services.app_for(caller, app_slug)
+            except NotFoundError as error:
+                raise ProblemsError(
+                    [Problem(("app",), ErrorCode.NOT_FOUND, str(error))]
+                ) from None
+            definition = await self.services.definition(app.id, app.current_version)
+            block = definition.find(block_id)
+            if block is None or block.type != ExternalApiBlockType.name:
+                problem = _external_block_problem(app_slug, block_id, block)
+                raise ProblemsError([problem])
+            values = self._expression_values(
+                definition, _require_mapping({} if data is None else data, "data")
+            )
+            # NOTE: the placeholders see record-level values only, so a block
+            # inside a repeat cannot refer to the other values of its row.
+            context = self.services.value_context(caller, app)
+            options = await fetch_external_options(
+                block, values, context.http, secrets=context.secrets
+            )
+        except ValueProblem as problem:
+            user_error = gql.UserError(
+                path=["block", *(str(p) for p in problem.path)],
+                code=problem.code,
+                message=problem.message,
+            )
+            return gql.ExternalOptionsResult(options=[], errors=[user_error])
+        except AppgraphError as error:
+            return gql.ExternalOptionsResult(options=[], errors=user_errors(error))
+        return gql.ExternalOptionsResult(
+            options=[
+                gql.ExternalOption(value=JSON(option.value), label=option.label)
+                for option in options
+            ],
+            errors=[],
+        )
+
+    def _expression_values(
+        self, definition: Definition, data: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Return ``data`` as expression values, or raise a problem per bad value.
+
+        A value that is not in its block's stored form makes the block type's
+        conversion raise. Blocks convert independently of each other, so
+        trying each block id alone names every failing one.
+        """
+        registry = self.services.registry
+        try:
+            return expression_env(definition, registry, data)
+        except _CONVERSION_ERRORS:
+            pass
+        problems = []
+        for key, value in data.items():
+            try:
+                expression_env(definition, registry, {key: value})
+            except _CONVERSION_ERRORS:
+                block = definition.find(key)
+                block_type = block.type if block else "unknown"
+                problems.append(
+                    Problem(
+                        ("data", key),
+                        ErrorCode.INVALID,
+                        f"The value {repr(value)[:80]} of {key!r} is not a value "
+                        f"of a {block_type} block; send it in the form that "
+                        "records store it.",
+                    )
+                )
+        raise ProblemsError(problems)
+
     # App mutations ---------------------------------------------------------
 
     async def app_create(
@@ -636,6 +719,27 @@ def _require_mapping(value: Any, name: str) -> Mapping[str, Any]:
     return value
 
 
+_CONVERSION_ERRORS = (ValueError, TypeError, KeyError, AttributeError, ArithmeticError)
+"""Exceptions a block type's ``to_expression`` raises on a value it never stored."""
+
+
+def _external_block_problem(
+    app_slug: str, block_id: str, block: Block | None
+) -> Problem:
+    if block is None:
+        return Problem(
+            ("block",),
+            ErrorCode.NOT_FOUND,
+            f"App {app_slug!r} has no block {block_id!r} in its current version.",
+        )
+    return Problem(
+        ("block",),
+        ErrorCode.UNSUPPORTED,
+        f"Block {block_id!r} is a {block.type} block; only external_api blocks "
+        "in options mode have options to fetch.",
+    )
+
+
 def _in_data(error: AppgraphError) -> list[gql.UserError]:
     """Return UserErrors with submission paths placed under ``data``."""
     from blocks.errors import SubmissionError
@@ -796,7 +900,10 @@ class TypedResolvers:
         errors = _in_data(error)
         types = self.ref.get()
         for item in errors:
-            item.path = _field_path(item.path, types.field_map)
+            # Only paths into ``data`` name blocks. Other paths name input
+            # fields, such as idempotencyKey, which a block id may equal.
+            if item.path[:1] == ["data"]:
+                item.path = ["data", *_field_path(item.path[1:], types.field_map)]
         return {"record": None, "created": None, "errors": errors}
 
     async def _prepare_data(

@@ -16,6 +16,7 @@ from typing import Any
 
 from api.context import Caller
 from api.events import EventBus, OutboxDispatcher
+from api.idempotency import check_key, check_repeat, request_fingerprint
 from api.schema.manager import AppSource, SchemaManager
 from api.settings import Settings
 from api.uploads import StagedUpload, save_upload
@@ -364,10 +365,25 @@ class Services:
         """Validate ``data`` (keyed by block id) and store a new record.
 
         ``staged`` uploads are stored only once the whole submission is
-        valid; ``data`` refers to them by their placeholder ids.
+        valid; ``data`` refers to them by their placeholder ids. A repeat
+        of ``idempotency_key`` returns the first record with False, as
+        :mod:`api.idempotency` describes.
+
+        Raises:
+            IdempotencyKeyError: the key is blank or too long, or it was
+                used for a different request or for a record deleted since.
         """
         if not self.can_see_app(caller, app):
             raise NotFoundError(f"No app {app.slug!r} in this workspace.")
+        check_key(idempotency_key)
+        fingerprint = None
+        if idempotency_key is not None:
+            fingerprint = request_fingerprint(app.id, version, data, staged)
+
+        # NOTE: a repeated key is found only by the insert, after the data is
+        # normalized again. So a repeat allocates new unique numbers that no
+        # record keeps, stores its uploads again as unused files, and fails if
+        # the data no longer validates.
         number, definition = await self._definition_for_submission(app, version)
         normalized = await normalize_submission(
             definition, self.registry, data, self.value_context(caller, app, staged)
@@ -380,7 +396,10 @@ class Services:
             normalized,
             caller.user_id,
             idempotency_key=idempotency_key,
+            idempotency_fingerprint=fingerprint,
         )
+        if not created and fingerprint is not None:
+            check_repeat(record, fingerprint)
         if created:
             logger.info("Created record %s in app %s", record.id, app.id)
             self.dispatcher.wake()

@@ -241,6 +241,7 @@ class Store(abc.ABC):
         created_by: str,
         idempotency_key: str | None = None,
         events: Sequence[PendingEvent] = (),
+        idempotency_fingerprint: str | None = None,
     ) -> tuple[Record, bool]:
         """Insert a record and return it with whether it was created.
 
@@ -252,6 +253,12 @@ class Store(abc.ABC):
         already created a record of the app with the same
         ``idempotency_key``, nothing is written and that record is returned
         (even if deleted since) with False.
+
+        ``idempotency_fingerprint`` is stored with the record and returned
+        in :attr:`Record.idempotency_fingerprint`, also on a repeat, where
+        it is the fingerprint of the first insert. The store does not
+        compare fingerprints: a caller that needs a repeated key to carry
+        the same request compares the returned fingerprint with its own.
 
         Raises:
             NotFoundError: the app is not in the workspace, or it has no

@@ -106,6 +106,9 @@ class Record:
     idempotency_key: str | None
     deleted_at: datetime | None = None
     """Deletion time, set on the tombstone of a deleted record."""
+    idempotency_fingerprint: str | None = None
+    """Fingerprint of the request that created the record with its
+    idempotency key, or None when the creator passed none."""
 
 
 @dataclass(frozen=True)

@@ -278,6 +278,26 @@ class ChangeFeed:
     has_more: bool = strawberry.field(description="Call again with next_cursor.")
 
 
+@strawberry.type(description="One option that an external API returned.")
+class ExternalOption:
+    """An option of an external_api block in options mode."""
+
+    value: JSON = strawberry.field(
+        description="The value to submit: text, an exact decimal string or a boolean."
+    )
+    label: str = strawberry.field(description="Text to show for the option.")
+
+
+@strawberry.type(description="Options of an external_api block, or why none came.")
+class ExternalOptionsResult:
+    """Result of externalOptions."""
+
+    options: list[ExternalOption] = strawberry.field(
+        description="The options in the order of the response; empty on errors."
+    )
+    errors: list[UserError] = strawberry.field(description="What to fix.")
+
+
 @strawberry.type(description="Result of an app mutation.")
 class AppPayload:
     """App mutation result."""
@@ -492,6 +512,34 @@ class Query(WorkflowQuery):
     ) -> GenericRecord | None:
         """Resolve one generic record."""
         return await _services(info).generic_record(info.context.caller, id)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description=(
+            "Fetch the options of an external_api block in options mode, with "
+            "the record's values so far as the request's parameters."
+        )
+    )
+    async def external_options(
+        self,
+        info: Info[RequestContext, None],
+        app: Annotated[str, strawberry.argument(description="App slug.")],
+        block: Annotated[
+            str, strawberry.argument(description="Id of the external_api block.")
+        ],
+        data: Annotated[
+            JSON | None,
+            strawberry.argument(
+                description=(
+                    "Values of the record so far, keyed by block id, in the form "
+                    "the record stores them."
+                )
+            ),
+        ] = None,
+    ) -> ExternalOptionsResult:
+        """Resolve the options of an external_api block."""
+        return await _services(info).external_options(  # type: ignore[no-any-return]
+            info.context.caller, app, block, data
+        )
 
     @strawberry.field(
         description="Definitions and the caller's records changed since a cursor."

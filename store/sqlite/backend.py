@@ -441,6 +441,7 @@ class SQLiteStore(Store):
         created_by: str,
         idempotency_key: str | None = None,
         events: Sequence[PendingEvent] = (),
+        idempotency_fingerprint: str | None = None,
     ) -> tuple[Record, bool]:
         """Insert a record with its events, or return the idempotent original."""
         now = _now()
@@ -457,6 +458,7 @@ class SQLiteStore(Store):
             updated_at=now,
             revision=1,
             idempotency_key=idempotency_key,
+            idempotency_fingerprint=idempotency_fingerprint,
         )
         async with self._write() as db:
             await _require_app_version(db, app_id, version, workspace_id)
@@ -464,7 +466,8 @@ class SQLiteStore(Store):
                 await db.execute(
                     "INSERT INTO records (id, workspace_id, app_id, version, data, "
                     "created_by, created_at, updated_by, updated_at, revision, "
-                    "idempotency_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "idempotency_key, idempotency_fingerprint) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.id,
                         workspace_id,
@@ -477,6 +480,7 @@ class SQLiteStore(Store):
                         _text(now),
                         1,
                         idempotency_key,
+                        idempotency_fingerprint,
                     ),
                 )
             except sqlite3.IntegrityError as error:
@@ -1063,6 +1067,7 @@ def _record(row: aiosqlite.Row) -> Record:
         revision=row["revision"],
         idempotency_key=row["idempotency_key"],
         deleted_at=_optional_time(row["deleted_at"]),
+        idempotency_fingerprint=row["idempotency_fingerprint"],
     )
 
 

@@ -328,7 +328,19 @@ _APPROVALS = [
     """,
 ]
 
-MIGRATIONS: list[list[str]] = [_INITIAL, _WORKFLOWS, _APPROVALS]
+# The fingerprint of the request that first used a record's idempotency key,
+# so that a repeat of the key with a different request can be rejected.
+# Records stored before this migration keep NULL, which matches any request.
+_IDEMPOTENCY_FINGERPRINTS = [
+    "ALTER TABLE records ADD COLUMN idempotency_fingerprint TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [
+    _INITIAL,
+    _WORKFLOWS,
+    _APPROVALS,
+    _IDEMPOTENCY_FINGERPRINTS,
+]
 """Migration ``n`` (from 1) brings the schema from version ``n - 1`` to ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -4,6 +4,7 @@ from typing import Any
 
 import pytest
 
+from store import Role
 from tests.api.runtime_fixtures import MAX_PAGE_SIZE, Served, Workspace
 
 SURVEY = {
@@ -49,6 +50,16 @@ UPDATE = """
 mutation($input: SurveyUpdateInput!) {
   surveyUpdate(input: $input) {
     record { id revision name age }
+    errors { path code message }
+  }
+}
+"""
+
+GENERIC_CREATE = """
+mutation($data: JSON!, $key: String) {
+  recordCreate(input: {app: "survey", data: $data, idempotencyKey: $key}) {
+    created
+    record { id data }
     errors { path code message }
   }
 }
@@ -206,23 +217,312 @@ def test_typed_create_errors_as_data(served: Served) -> None:
     assert count == {"surveyRecords": {"totalCount": 0}}
 
 
-def test_idempotency_key_returns_first(served: Served) -> None:
+def _count(served: Served, workspace: Workspace) -> int:
+    data = served.data(workspace.admin, "{ surveyRecords { totalCount } }")
+    count = data["surveyRecords"]["totalCount"]
+    assert isinstance(count, int)
+    return count
+
+
+def test_idempotency_key_repeat_returns_first(served: Served) -> None:
     workspace = served.workspace()
     workspace.create_app("survey", SURVEY)
-    variables = {"data": {"name": "Amina"}, "key": "form-17"}
+    variables = {"data": {"name": "Amina", "age": "30"}, "key": "form-17"}
 
     first = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
-    retry = served.data(
-        workspace.admin, CREATE, {**variables, "data": {"name": "Changed"}}
-    )["surveyCreate"]
+    retry = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
 
     assert first["created"] is True
     assert retry["created"] is False
     assert retry["errors"] == []
+    assert retry["record"] == first["record"]
+    assert _count(served, workspace) == 1
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"data": {"name": "Changed", "age": "30"}},
+        {"data": {"name": "Amina"}},
+        {"data": {"name": "Amina", "age": "30", "kind": "oak"}},
+        {"data": {"name": "Amina", "age": "30.0"}},
+        {"version": 1},
+    ],
+    ids=["value", "missing-field", "added-field", "spelling", "version"],
+)
+def test_idempotency_key_different_request_conflicts(
+    served: Served, changed: dict[str, Any]
+) -> None:
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    variables = {"data": {"name": "Amina", "age": "30"}, "key": "form-17"}
+    first = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+
+    retry = served.data(workspace.admin, CREATE, {**variables, **changed})[
+        "surveyCreate"
+    ]
+
+    assert retry["record"] is None
+    assert retry["created"] is None
+    assert retry["errors"] == [
+        {
+            "path": ["idempotencyKey"],
+            "code": "CONFLICT",
+            "message": "The idempotency key was already used for different data, "
+            f"which created record {first['record']['id']}. Send a new key to "
+            "create a record with this data.",
+        }
+    ]
+    assert _count(served, workspace) == 1
+    stored = served.data(
+        workspace.admin,
+        "query($id: ID!) { survey(id: $id) { name age } }",
+        {"id": first["record"]["id"]},
+    )
+    assert stored == {"survey": {"name": "Amina", "age": "30"}}
+
+
+def test_idempotency_key_is_per_user(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    second_admin = workspace.token(Role.ADMIN, "second-admin")
+    served.data(workspace.admin, CREATE, {"data": {"name": "Amina"}, "key": "k"})
+
+    other = served.data(second_admin, CREATE, {"data": {"name": "Baraka"}, "key": "k"})
+
+    assert other["surveyCreate"]["errors"] == []
+    assert other["surveyCreate"]["created"] is True
+    assert _count(served, workspace) == 2
+
+
+def test_idempotency_key_after_delete(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    variables = {"data": {"name": "Amina"}, "key": "form-17"}
+    first = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+    record_id = first["record"]["id"]
+    served.data(workspace.admin, DELETE, {"id": record_id})
+
+    same = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+    changed = served.data(
+        workspace.admin, CREATE, {**variables, "data": {"name": "Baraka"}}
+    )["surveyCreate"]
+    new_key = served.data(workspace.admin, CREATE, {**variables, "key": "form-18"})[
+        "surveyCreate"
+    ]
+
+    expected = [
+        {
+            "path": ["idempotencyKey"],
+            "code": "NOT_FOUND",
+            "message": f"Record {record_id}, created with this idempotency key, "
+            "was deleted. Send a new key to create a record.",
+        }
+    ]
+    assert same["record"] is None
+    assert same["errors"] == expected
+    assert changed["record"] is None
+    assert changed["errors"] == expected
+    assert new_key["errors"] == []
+    assert new_key["created"] is True
+    assert new_key["record"]["id"] != record_id
+    assert _count(served, workspace) == 1
+
+
+BLANK_KEY_MESSAGE = (
+    "The idempotency key is empty or blank. Send a unique key, such as a UUID, "
+    "or leave idempotencyKey out."
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "code", "message"),
+    [
+        ("", "INVALID", BLANK_KEY_MESSAGE),
+        ("   ", "INVALID", BLANK_KEY_MESSAGE),
+        ("\t\n", "INVALID", BLANK_KEY_MESSAGE),
+        (
+            "k" * 256,
+            "TOO_LONG",
+            "The idempotency key has 256 characters; the maximum is 255. Send a "
+            "shorter key, such as a UUID.",
+        ),
+    ],
+    ids=["empty", "spaces", "whitespace", "too-long"],
+)
+def test_idempotency_key_rejected(
+    served: Served, key: str, code: str, message: str
+) -> None:
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    variables = {"data": {"name": "Amina"}, "key": key}
+
+    typed = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+    generic = served.data(workspace.admin, GENERIC_CREATE, variables)["recordCreate"]
+
+    expected = [{"path": ["idempotencyKey"], "code": code, "message": message}]
+    assert typed["record"] is None
+    assert typed["errors"] == expected
+    assert generic["record"] is None
+    assert generic["errors"] == expected
+    assert _count(served, workspace) == 0
+
+
+def test_idempotency_key_longest_accepted(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    variables = {"data": {"name": "Amina"}, "key": " " + "k" * 254}
+
+    first = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+    retry = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+
+    assert first["errors"] == []
+    assert first["created"] is True
+    assert retry["created"] is False
+    assert retry["record"]["id"] == first["record"]["id"]
+
+
+def test_generic_create_ignores_field_order(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    first = served.data(
+        workspace.admin,
+        GENERIC_CREATE,
+        {"data": {"name": "Amina", "age": 30}, "key": "k"},
+    )["recordCreate"]
+
+    reordered = served.data(
+        workspace.admin,
+        GENERIC_CREATE,
+        {"data": {"age": 30, "name": "Amina"}, "key": "k"},
+    )["recordCreate"]
+    changed = served.data(
+        workspace.admin,
+        GENERIC_CREATE,
+        {"data": {"name": "Amina", "age": 31}, "key": "k"},
+    )["recordCreate"]
+
+    assert first["created"] is True
+    assert reordered["errors"] == []
+    assert reordered["created"] is False
+    assert reordered["record"]["id"] == first["record"]["id"]
+    assert [(e["path"], e["code"]) for e in changed["errors"]] == [
+        (["idempotencyKey"], "CONFLICT")
+    ]
+
+
+def test_idempotency_key_without_fingerprint(served: Served) -> None:
+    """A record stored before fingerprints were kept matches any repeat."""
+    workspace = served.workspace()
+    workspace.create_app("survey", SURVEY)
+    variables = {"data": {"name": "Amina"}, "key": "form-17"}
+    first = served.data(workspace.admin, CREATE, variables)["surveyCreate"]
+
+    async def forget_fingerprint() -> None:
+        store: Any = served.runtime.store
+        async with store._write() as db:
+            await db.execute(
+                "UPDATE records SET idempotency_fingerprint = NULL WHERE id = ?",
+                (first["record"]["id"],),
+            )
+
+    served.client.portal.call(forget_fingerprint)  # type: ignore[union-attr]
+    retry = served.data(
+        workspace.admin, CREATE, {**variables, "data": {"name": "Changed"}}
+    )["surveyCreate"]
+
+    assert retry["errors"] == []
+    assert retry["created"] is False
     assert retry["record"]["id"] == first["record"]["id"]
     assert retry["record"]["name"] == "Amina"
-    count = served.data(workspace.admin, "{ surveyRecords { totalCount } }")
-    assert count == {"surveyRecords": {"totalCount": 1}}
+
+
+NOTES = {
+    "blocks": [
+        {"id": "title", "type": "text", "required": True},
+        {"id": "attachment", "type": "file"},
+    ]
+}
+
+NOTE_CREATE = """
+mutation($data: NotesData!, $key: String) {
+  notesCreate(input: {data: $data, idempotencyKey: $key}) {
+    created
+    record { id attachment { sha256 } }
+    errors { path code message }
+  }
+}
+"""
+
+
+def test_idempotency_key_compares_upload_content(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("notes", NOTES)
+    variables = {
+        "data": {"title": "Minutes", "attachment": {"upload": None}},
+        "key": "note-1",
+    }
+    path = "variables.data.attachment.upload"
+
+    def send(content: bytes) -> dict[str, Any]:
+        files = {path: ("minutes.txt", content, "text/plain")}
+        status, body = served.upload(workspace.admin, NOTE_CREATE, variables, files)
+        assert status == 200, body
+        payload = body["data"]["notesCreate"]
+        assert isinstance(payload, dict)
+        return payload
+
+    first = send(b"first draft")
+    same = send(b"first draft")
+    changed = send(b"second draft")
+
+    assert first["created"] is True
+    assert same["errors"] == []
+    assert same["created"] is False
+    assert same["record"] == first["record"]
+    assert [(e["path"], e["code"]) for e in changed["errors"]] == [
+        (["idempotencyKey"], "CONFLICT")
+    ]
+
+
+TICKETS = {
+    "blocks": [
+        {"id": "title", "type": "text", "required": True},
+        {"id": "number", "type": "unique_number", "config": {"start": 100}},
+    ]
+}
+
+TICKET_CREATE = """
+mutation($data: TicketsData!, $key: String) {
+  ticketsCreate(input: {data: $data, idempotencyKey: $key}) {
+    created
+    record { id number }
+    errors { path code message }
+  }
+}
+"""
+
+
+def test_unique_number_with_idempotency_key(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("tickets", TICKETS)
+    variables = {"data": {"title": "Leak"}, "key": "ticket-1"}
+
+    first = served.data(workspace.admin, TICKET_CREATE, variables)["ticketsCreate"]
+    rejected = served.data(workspace.admin, TICKET_CREATE, {"data": {}})[
+        "ticketsCreate"
+    ]
+    retry = served.data(workspace.admin, TICKET_CREATE, variables)["ticketsCreate"]
+    second = served.data(workspace.admin, TICKET_CREATE, {"data": {"title": "Crack"}})[
+        "ticketsCreate"
+    ]
+
+    assert first["record"]["number"] == 100
+    assert [e["code"] for e in rejected["errors"]] == ["REQUIRED"]
+    assert retry["created"] is False
+    assert retry["record"] == first["record"]
+    assert second["created"] is True
+    assert second["record"]["number"] > 100
 
 
 def test_update_and_delete_record(served: Served) -> None:

@@ -208,6 +208,96 @@ async def test_insert_record_key_after_delete(store: Store, app: App) -> None:
     assert again.deleted_at is not None
 
 
+async def test_insert_record_stores_fingerprint(store: Store, app: App) -> None:
+    record, _ = await store.insert_record(
+        app.workspace_id,
+        app.id,
+        1,
+        {"name": "Ann"},
+        "user-1",
+        "key-1",
+        idempotency_fingerprint="f1",
+    )
+
+    fetched = await store.get_record(record.id)
+
+    assert record.idempotency_fingerprint == "f1"
+    assert fetched is not None
+    assert fetched.idempotency_fingerprint == "f1"
+
+
+async def test_insert_record_fingerprint_defaults_none(store: Store, app: App) -> None:
+    record, _ = await store.insert_record(
+        app.workspace_id, app.id, 1, {"name": "Ann"}, "user-1", "key-1"
+    )
+
+    fetched = await store.get_record(record.id)
+
+    assert record.idempotency_fingerprint is None
+    assert fetched is not None
+    assert fetched.idempotency_fingerprint is None
+
+
+async def test_insert_record_repeat_returns_first_fingerprint(
+    store: Store, app: App
+) -> None:
+    first, _ = await store.insert_record(
+        app.workspace_id,
+        app.id,
+        1,
+        {"name": "Ann"},
+        "user-1",
+        "key-1",
+        idempotency_fingerprint="f1",
+    )
+
+    again, created = await store.insert_record(
+        app.workspace_id,
+        app.id,
+        1,
+        {"name": "Bob"},
+        "user-1",
+        "key-1",
+        idempotency_fingerprint="f2",
+    )
+
+    assert created is False
+    assert again.id == first.id
+    assert again.data == {"name": "Ann"}
+    assert again.idempotency_fingerprint == "f1"
+    assert await store.count_records(app.id) == 1
+
+
+async def test_insert_record_tombstone_keeps_fingerprint(
+    store: Store, app: App
+) -> None:
+    first, _ = await store.insert_record(
+        app.workspace_id,
+        app.id,
+        1,
+        {},
+        "user-1",
+        "key-1",
+        idempotency_fingerprint="f1",
+    )
+    tombstone = await store.delete_record(first.id, "user-1")
+
+    again, created = await store.insert_record(
+        app.workspace_id,
+        app.id,
+        1,
+        {},
+        "user-1",
+        "key-1",
+        idempotency_fingerprint="f1",
+    )
+
+    assert tombstone.idempotency_fingerprint == "f1"
+    assert created is False
+    assert again.deleted_at is not None
+    assert again.idempotency_fingerprint == "f1"
+
+
 async def test_update_record_bumps_revision(store: Store, app: App) -> None:
     record, _ = await store.insert_record(
         app.workspace_id, app.id, 1, {"name": "Ann"}, "user-1"

@@ -34,6 +34,13 @@ _DATETIME_SCALAR = strawberry.scalar(
     parse_value=DateTimeScalar.parse_value,
 )
 
+IDEMPOTENCY_KEY_DESCRIPTION = (
+    "Client-chosen key of up to 255 characters, not blank. A retry with the "
+    "same key and request returns the first record; the same key with "
+    "different data is a CONFLICT, and once that record is deleted the key "
+    "gets NOT_FOUND."
+)
+
 UserErrorCode = strawberry.enum(
     ErrorCode, name="UserErrorCode", description="Why an input was rejected."
 )
@@ -433,7 +440,8 @@ class RecordCreateInput:
     app: str = strawberry.field(description="App slug.")
     data: JSON = strawberry.field(description="Values keyed by block id.")
     idempotency_key: str | None = strawberry.field(
-        default=None, description="Retry-safe key chosen by the client."
+        default=None,
+        description=IDEMPOTENCY_KEY_DESCRIPTION,
     )
     version: int | None = strawberry.field(
         default=None, description="Definition version to validate against."

@@ -30,6 +30,7 @@ from graphql import (
     GraphQLString,
 )
 
+from api.schema.static import IDEMPOTENCY_KEY_DESCRIPTION
 from blocks.base import BlockRole
 from blocks.definition import Block, Definition
 from blocks.filters import (
@@ -210,8 +211,7 @@ class AppTypeBuilder:
                 ),
                 "idempotencyKey": GraphQLInputField(
                     GraphQLString,
-                    description="Client-chosen key: a retry with the same key "
-                    "returns the first record instead of creating another.",
+                    description=IDEMPOTENCY_KEY_DESCRIPTION,
                 ),
                 "version": GraphQLInputField(
                     GraphQLInt,

@@ -18,8 +18,9 @@ from blocks.types import TypeLibrary
 class UniqueNumberBlockType(BlockType):
     """A number the server assigns once, from a per-app sequence per block.
 
-    Numbers start at ``start`` and never repeat within the app's sequence for
-    the block; whether gaps can occur depends on the store's sequences.
+    Numbers start at ``start``, never repeat and always increase within the
+    app's sequence for the block, but they can skip: a rejected submission or
+    a repeated idempotency key uses a number that no record keeps.
     """
 
     name = "unique_number"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from api.context import Caller
@@ -20,7 +19,7 @@ from api.idempotency import check_key, check_repeat, request_fingerprint
 from api.schema.manager import AppSource, SchemaManager
 from api.settings import Settings
 from api.uploads import StagedUpload, save_upload
-from blocks.base import ConfigContext, FileInfo, ValueContext
+from blocks.base import ConfigContext, ValueContext
 from blocks.definition import Definition, dump_definition, parse_definition
 from blocks.diff import DefinitionDiff, diff_definitions
 from blocks.errors import (
@@ -36,45 +35,10 @@ from blocks.registry import BlockRegistry
 from blocks.submission import normalize_submission
 from blocks.validation import check_definition
 from store import App, AppVersion, BlobStore, OutboxEvent, Page, Record, Store
+from store.value_sources import AppSequences, WorkspaceFiles, WorkspaceRecords
 from workflows.guard import GuardedClient, GuardPolicy
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _WorkspaceFiles:
-    store: Store
-    workspace_id: str
-    staged: Mapping[str, StagedUpload] = field(default_factory=dict)
-    """Uploads of the submission, by placeholder id, checked but not stored."""
-
-    async def get_file(self, file_id: str) -> FileInfo | None:
-        upload = self.staged.get(file_id)
-        if upload is not None:
-            return upload.to_file_info()
-        stored = await self.store.get_file(self.workspace_id, file_id)
-        return stored.to_file_info() if stored else None
-
-
-@dataclass
-class _WorkspaceRecords:
-    store: Store
-    workspace_id: str
-
-    async def record_exists(self, app_slug: str, record_id: str) -> bool:
-        app = await self.store.get_app_by_slug(self.workspace_id, app_slug)
-        if app is None:
-            return False
-        return await self.store.record_exists(self.workspace_id, app.id, record_id)
-
-
-@dataclass
-class _AppSequences:
-    store: Store
-    app_id: str
-
-    async def next_number(self, block_id: str, start: int) -> int:
-        return await self.store.next_number(self.app_id, block_id, start)
 
 
 class Services:
@@ -323,13 +287,13 @@ class Services:
         return ValueContext(
             workspace_id=caller.workspace_id,
             app_id=app.id,
-            files=_WorkspaceFiles(
+            files=WorkspaceFiles(
                 self.store,
                 caller.workspace_id,
-                {upload.placeholder_id: upload for upload in staged},
+                {upload.placeholder_id: upload.to_file_info() for upload in staged},
             ),
-            records=_WorkspaceRecords(self.store, caller.workspace_id),
-            sequences=_AppSequences(self.store, app.id),
+            records=WorkspaceRecords(self.store, caller.workspace_id),
+            sequences=AppSequences(self.store, app.id),
             http=GuardedClient(
                 GuardPolicy(allowed_networks=self.settings.allow_networks)
             ),

@@ -10,11 +10,10 @@ idempotency key, so a repeated attempt can see that its write was committed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from blocks.base import FileInfo, ValueContext
+from blocks.base import ValueContext
 from blocks.definition import Definition, parse_definition
 from blocks.errors import NotFoundError, SubmissionError
 from blocks.filters import Compare, FilterNode, Operand, Operator, all_of
@@ -22,6 +21,7 @@ from blocks.registry import BlockRegistry
 from blocks.submission import normalize_submission
 from store.base import Store
 from store.models import App, PendingEvent, Record
+from store.value_sources import AppSequences, WorkspaceFiles, WorkspaceRecords
 from store.workflows import RECORD_WRITTEN_EVENT, WorkflowRun, WorkflowStore
 from workflows.errors import StepError
 
@@ -29,37 +29,6 @@ from workflows.errors import StepError
 def workflow_actor(workflow_id: str) -> str:
     """Return the user id that records written by a workflow carry."""
     return f"workflow:{workflow_id}"
-
-
-@dataclass
-class _WorkspaceFiles:
-    store: Store
-    workspace_id: str
-
-    async def get_file(self, file_id: str) -> FileInfo | None:
-        stored = await self.store.get_file(self.workspace_id, file_id)
-        return stored.to_file_info() if stored else None
-
-
-@dataclass
-class _WorkspaceRecords:
-    store: Store
-    workspace_id: str
-
-    async def record_exists(self, app_slug: str, record_id: str) -> bool:
-        app = await self.store.get_app_by_slug(self.workspace_id, app_slug)
-        if app is None:
-            return False
-        return await self.store.record_exists(self.workspace_id, app.id, record_id)
-
-
-@dataclass
-class _AppSequences:
-    store: Store
-    app_id: str
-
-    async def next_number(self, block_id: str, start: int) -> int:
-        return await self.store.next_number(self.app_id, block_id, start)
 
 
 class RecordWriter:
@@ -221,9 +190,9 @@ class RecordWriter:
         context = ValueContext(
             workspace_id=app.workspace_id,
             app_id=app.id,
-            files=_WorkspaceFiles(self.store, app.workspace_id),
-            records=_WorkspaceRecords(self.store, app.workspace_id),
-            sequences=_AppSequences(self.store, app.id),
+            files=WorkspaceFiles(self.store, app.workspace_id),
+            records=WorkspaceRecords(self.store, app.workspace_id),
+            sequences=AppSequences(self.store, app.id),
             record_id=existing.id if existing else None,
         )
         try:

@@ -399,11 +399,12 @@ def run_baseline_worker(redis_url: str, queue_name: str, output: Path) -> None:
                 log.flush()
 
         declare_baseline_actor(broker, queue_name, record)
+        # The same idle wait as a workflow worker process (run_worker).
         worker = Worker(
             broker,
             worker_threads=settings.worker_threads,
             queues={queue_name},
-            worker_timeout=int(settings.worker_timeout * 1000),
+            worker_timeout=int(settings.redis_worker_timeout * 1000),
         )
         stop = threading.Event()
         for number in (signal.SIGTERM, signal.SIGINT):

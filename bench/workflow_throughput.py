@@ -10,9 +10,9 @@ A workflow trial stores ``RUNS`` records (the trigger dispatcher sleeps
 meanwhile, because the drivers' dispatch interval is an hour), starts the
 clock, wakes the dispatcher and waits until every run completed. The run's
 one step is the ``bench_timestamp`` step, which only reads the clock, so
-each run costs the dispatch, two messages (the step, then the completion)
-and the stored state. Its rate is the runs divided by the time from the
-wake to the latest ``finished_at``. A baseline trial starts the clock,
+each run costs its share of the dispatch, one message and the stored
+state. Its rate is the runs divided by the time from the wake to the
+latest ``finished_at``. A baseline trial starts the clock,
 sends ``MESSAGES`` messages and waits until the actor has run for each of
 them. The median of ``TRIALS`` trials is reported.
 """

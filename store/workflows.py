@@ -134,6 +134,29 @@ class WorkflowRun:
 
 
 @dataclass(frozen=True)
+class RunRelease:
+    """The state a worker leaves a run in when it drops the run's lease."""
+
+    status: RunStatus
+    next_attempt_at: datetime | None = None
+    error: str | None = None
+    error_step: str | None = None
+
+
+@dataclass(frozen=True)
+class StepStart:
+    """A step that a worker marks running."""
+
+    step_key: str
+    step_id: str
+    step_type: str
+    input: dict[str, Any]
+    count_attempt: bool = True
+    """False when a waiting step runs again after a wake-up, which is no
+    new attempt."""
+
+
+@dataclass(frozen=True)
 class StepExecution:
     """The stored state of one step at one position of a run.
 
@@ -417,8 +440,33 @@ class WorkflowStore(abc.ABC):
         """Return ids of every queued, running or waiting run, oldest first."""
 
     @abc.abstractmethod
-    async def mark_enqueued(self, run_ids: Sequence[str], now: datetime) -> None:
-        """Store that a message was sent for each run."""
+    async def mark_enqueued(self, run_ids: Sequence[str], now: datetime | None) -> None:
+        """Store that a message was sent for each run, or with None that none was.
+
+        The sweep re-sends a run without ``enqueued_at`` at once, and one with
+        it only after the requeue interval.
+        """
+
+    @abc.abstractmethod
+    async def insert_trigger_runs(
+        self,
+        runs: Sequence[NewRun],
+        snapshots: Sequence[RecordState],
+        consumer: str,
+        last_seq: int,
+        now: datetime,
+    ) -> list[tuple[WorkflowRun, bool]]:
+        """Store the outcome of one batch of trigger events in one transaction.
+
+        Inserts ``runs`` as :meth:`insert_run` does, keeps ``snapshots`` as
+        :meth:`put_record_snapshot` does, and moves the offset of
+        ``consumer`` to ``last_seq``. Every queued run without
+        ``enqueued_at``, new or found, gets ``now`` as its ``enqueued_at``,
+        so the caller must send those messages once this returns.
+
+        Returns each run as inserted or found, before that mark, with True
+        when it was created.
+        """
 
     # Step executions -------------------------------------------------------
 
@@ -445,6 +493,27 @@ class WorkflowStore(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def claim_run_and_start_step(
+        self,
+        run_id: str,
+        now: datetime,
+        lease_until: datetime,
+        seen_updated_at: datetime,
+        done_steps: int,
+        start: StepStart,
+    ) -> tuple[WorkflowRun, StepExecution] | None:
+        """Take a run's lease and mark a step running, in one transaction.
+
+        The caller chose ``start`` from the run and its step executions as
+        it read them, without the lease. So the lease is taken only if the
+        run's ``updated_at`` is still ``seen_updated_at`` and it still has
+        ``done_steps`` steps done. Every change of the run's position
+        changes one of them. Returns the claimed run and the started step,
+        or None when the run changed, finished, or is leased by another
+        worker until after ``now``.
+        """
+
+    @abc.abstractmethod
     async def finish_step(
         self,
         run_id: str,
@@ -458,6 +527,26 @@ class WorkflowStore(abc.ABC):
         resume_at: datetime | None = None,
     ) -> None:
         """Store the outcome of the current attempt of a step."""
+
+    @abc.abstractmethod
+    async def finish_step_and_release(
+        self,
+        run_id: str,
+        step_key: str,
+        now: datetime,
+        status: StepStatus,
+        release: RunRelease,
+        *,
+        output: dict[str, Any] | None = None,
+        branch: str | None = None,
+        error: str | None = None,
+        resume_at: datetime | None = None,
+    ) -> WorkflowRun:
+        """Store a step's outcome and release the run in one transaction.
+
+        Does what :meth:`finish_step` and then :meth:`release_run` do, so no
+        crash can leave the step done and the run still leased.
+        """
 
     @abc.abstractmethod
     async def find_step_write(self, idempotency_key: str, after_seq: int) -> str | None:

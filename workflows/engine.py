@@ -1,8 +1,10 @@
 """The engine: executes the steps of a run one at a time from stored state.
 
-:meth:`Engine.advance` takes a run's lease, finds the next step by replaying
-the stored step executions over the definition's step tree, executes that
-one step, stores its outcome and releases the lease. The stored executions
+:meth:`Engine.advance` finds the next step by replaying the stored step
+executions over the definition's step tree, then takes the run's lease and
+marks that step running in one transaction. It executes that one step and
+stores its outcome with the release of the lease in another, which also
+completes the run when no step follows. The stored executions
 are the run's whole position: a condition's chosen branch and a for-each's
 items are stored with the step, so a run continues in any process, after
 any crash, without repeating a step recorded as done.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +28,11 @@ from blocks.errors import AppgraphError
 from blocks.registry import BlockRegistry
 from store.base import Store
 from store.workflows import (
+    OPEN_RUN_STATUSES,
+    RunRelease,
     RunStatus,
     StepExecution,
+    StepStart,
     StepStatus,
     WorkflowRun,
     WorkflowStore,
@@ -37,7 +42,13 @@ from workflows.errors import StepError, WorkflowDefinitionError
 from workflows.model import Step, WorkflowDefinition, parse_workflow
 from workflows.records import RecordWriter
 from workflows.settings import WorkflowSettings
-from workflows.steps.base import StepContext, StepOutcome, StepResources, to_json
+from workflows.steps.base import (
+    StepContext,
+    StepOutcome,
+    StepResources,
+    StepType,
+    to_json,
+)
 from workflows.steps.registry import StepRegistry
 
 logger = logging.getLogger(__name__)
@@ -127,12 +138,34 @@ class Engine:
         """
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
-        run = await self.workflows.claim_run(run_id, now, lease_until)
-        if run is None:
+        seen = await self.workflows.get_run(run_id)
+        if seen is None:
+            return AdvanceResult(None)
+        if seen.status not in OPEN_RUN_STATUSES or (
+            seen.lease_until is not None and seen.lease_until >= now
+        ):
+            return AdvanceResult(seen.status)
+
+        # The usual case, a due step to execute, takes the lease and starts
+        # the step in one transaction. Everything else claims first.
+        started = await self._claim_and_start(seen, now, lease_until)
+        if started is not None:
+            run, plan, env, execution = started
+            step_type = self.steps[plan.pending.step.type]
+            return await self._releasing_on_error(
+                run, self._run_step(run, now, plan, env, step_type, execution)
+            )
+        claimed = await self.workflows.claim_run(run_id, now, lease_until)
+        if claimed is None:
             current = await self.workflows.get_run(run_id)
             return AdvanceResult(current.status if current else None)
+        return await self._releasing_on_error(claimed, self._advance(claimed, now))
+
+    async def _releasing_on_error(
+        self, run: WorkflowRun, work: Coroutine[Any, Any, AdvanceResult]
+    ) -> AdvanceResult:
         try:
-            return await self._advance(run, now)
+            return await work
         except BaseException:
             # Leave the run to the next message or sweep, without the lease.
             await asyncio.shield(
@@ -159,6 +192,51 @@ class Engine:
         return run
 
     # One step ----------------------------------------------------------------
+
+    async def _claim_and_start(
+        self, run: WorkflowRun, now: datetime, lease_until: datetime
+    ) -> tuple[WorkflowRun, _Plan, dict[str, object], StepExecution] | None:
+        """Start the run's next step with its lease, if that is all to do.
+
+        Returns None, having written nothing, when the run needs anything
+        else (a wait, a failure, completion) or changed since it was read.
+        """
+        if run.next_attempt_at is not None and run.next_attempt_at > now:
+            return None
+        if run.depth > self.settings.max_chain_depth:
+            return None
+        try:
+            definition = await self._definition(run)
+        except WorkflowDefinitionError:
+            return None
+        if definition is None:
+            return None
+        executions = {
+            e.step_key: e for e in await self.workflows.list_step_executions(run.id)
+        }
+        replay = _Replay()
+        pending = _find_next(definition.steps, executions, "", replay, None, None)
+        if replay.stopped or pending is None:
+            return None
+        if replay.executed >= self.settings.max_steps_per_run:
+            return None
+        step_type = self.steps.get(pending.step.type)
+        if step_type is None:
+            return None
+        woken = _is_waiting(pending.execution)
+        if woken and not step_type.rerun_on_wake:
+            return None
+
+        env = await self._env(run, replay.outputs, pending, now)
+        done = sum(e.status is StepStatus.DONE for e in executions.values())
+        start = _step_start(pending, woken)
+        claimed = await self.workflows.claim_run_and_start_step(
+            run.id, now, lease_until, run.updated_at, done, start
+        )
+        if claimed is None:
+            return None
+        claimed_run, execution = claimed
+        return claimed_run, _Plan(definition, executions, pending), env, execution
 
     async def _advance(self, run: WorkflowRun, now: datetime) -> AdvanceResult:
         if run.next_attempt_at is not None and run.next_attempt_at > now:
@@ -203,20 +281,22 @@ class Engine:
         execution = pending.execution
         step_type = self.steps.get(pending.step.type)
         reruns = step_type is not None and step_type.rerun_on_wake
-        woken = execution is not None and execution.status is StepStatus.WAITING
+        woken = _is_waiting(execution)
         if execution is not None and woken and not reruns:
             return await self._resume_waiting(run, now, pending, execution)
         env = await self._env(run, replay.outputs, pending, now)
-        return await self._execute(run, now, pending, env, woken)
+        plan = _Plan(definition, executions, pending)
+        return await self._execute(run, now, plan, env, woken)
 
     async def _execute(
         self,
         run: WorkflowRun,
         now: datetime,
-        pending: _Pending,
+        plan: _Plan,
         env: Mapping[str, object],
         woken: bool = False,
     ) -> AdvanceResult:
+        pending = plan.pending
         step = pending.step
         step_type = self.steps.get(step.type)
         if step_type is None:
@@ -227,16 +307,29 @@ class Engine:
                 f"Install its plugin, then retry the run.",
                 pending.key,
             )
-        # Running a waiting step again after a wake-up is no new attempt.
+        start = _step_start(pending, woken)
         started = await self.workflows.start_step(
             run.id,
-            pending.key,
-            step.id,
-            step.type,
+            start.step_key,
+            start.step_id,
+            start.step_type,
             now,
-            _input_summary(pending),
-            count_attempt=not woken,
+            start.input,
+            count_attempt=start.count_attempt,
         )
+        return await self._run_step(run, now, plan, env, step_type, started)
+
+    async def _run_step(
+        self,
+        run: WorkflowRun,
+        now: datetime,
+        plan: _Plan,
+        env: Mapping[str, object],
+        step_type: StepType,
+        started: StepExecution,
+    ) -> AdvanceResult:
+        pending = plan.pending
+        step = pending.step
         attempt = started.attempts
         if attempt > max(step_type.retry.max_attempts, MIN_CRASH_ATTEMPTS):
             # Only attempts whose worker died get here. Steps without retries
@@ -245,10 +338,11 @@ class Engine:
                 f"Step {step.id!r} was started {attempt - 1} times without "
                 f"finishing; its worker may have crashed."
             )
-            await self.workflows.finish_step(
-                run.id, pending.key, now, StepStatus.FAILED, error=error
+            release = RunRelease(RunStatus.FAILED, error=error, error_step=pending.key)
+            await self.workflows.finish_step_and_release(
+                run.id, pending.key, now, StepStatus.FAILED, release, error=error
             )
-            return await self._fail(run, now, error, pending.key)
+            return _failed(run, error, pending.key)
 
         ctx = StepContext(
             run=run,
@@ -284,10 +378,10 @@ class Engine:
             logger.exception("Run %s: step %s raised", run.id, ctx.step_key)
             message = f"Step {step.id!r} failed: {type(error).__name__}: {error}"
             return await self._step_failed(run, ctx, message, True)
-        return await self._store_outcome(run, ctx, outcome)
+        return await self._store_outcome(run, ctx, outcome, plan)
 
     async def _store_outcome(
-        self, run: WorkflowRun, ctx: StepContext, outcome: StepOutcome
+        self, run: WorkflowRun, ctx: StepContext, outcome: StepOutcome, plan: _Plan
     ) -> AdvanceResult:
         finished = self.clock()
         output = to_json(dict(outcome.output))
@@ -300,28 +394,36 @@ class Engine:
             branch = STOP_BRANCH
         reruns = self.steps[ctx.step.type].rerun_on_wake
         if outcome.wait_until is not None and (reruns or outcome.wait_until > finished):
-            await self.workflows.finish_step(
+            released = await self.workflows.finish_step_and_release(
                 run.id,
                 ctx.step_key,
                 finished,
                 StepStatus.WAITING,
+                RunRelease(RunStatus.WAITING, next_attempt_at=outcome.wait_until),
                 output=output,
                 resume_at=outcome.wait_until,
             )
-            return await self._release_waiting(run, finished, outcome.wait_until)
-        await self.workflows.finish_step(
+            return _waiting(released, finished, outcome.wait_until)
+
+        # When this was the last step, the same transaction completes the
+        # run, so the run needs no further message.
+        last = outcome.stop or plan.is_last(run.id, output, branch)
+        status = RunStatus.COMPLETED if last else RunStatus.QUEUED
+        await self.workflows.finish_step_and_release(
             run.id,
             ctx.step_key,
             finished,
             StepStatus.DONE,
+            RunRelease(status),
             output=output,
             branch=branch,
         )
         if outcome.stop:
-            await self.workflows.release_run(run.id, finished, RunStatus.COMPLETED)
             logger.info("Workflow run %s stopped at step %s", run.id, ctx.step_key)
             return AdvanceResult(RunStatus.COMPLETED)
-        await self.workflows.release_run(run.id, finished, RunStatus.QUEUED)
+        if last:
+            logger.info("Workflow run %s of %s completed", run.id, run.workflow_id)
+            return AdvanceResult(RunStatus.COMPLETED)
         return AdvanceResult(RunStatus.QUEUED, 0.0)
 
     async def _step_failed(
@@ -338,8 +440,14 @@ class Engine:
             delay = policy.delay(ctx.attempt)
             if retry_after is not None:
                 delay = min(max(delay, retry_after), policy.max_backoff)
-            await self.workflows.finish_step(
-                run.id, ctx.step_key, now, StepStatus.RETRYING, error=message
+            until = now + timedelta(seconds=delay)
+            released = await self.workflows.finish_step_and_release(
+                run.id,
+                ctx.step_key,
+                now,
+                StepStatus.RETRYING,
+                RunRelease(RunStatus.WAITING, next_attempt_at=until),
+                error=message,
             )
             logger.warning(
                 "Run %s: step %s failed on attempt %d of %d, retrying in %g s: %s",
@@ -350,13 +458,19 @@ class Engine:
                 delay,
                 message,
             )
-            return await self._release_waiting(run, now, now + timedelta(seconds=delay))
-        await self.workflows.finish_step(
-            run.id, ctx.step_key, now, StepStatus.FAILED, error=message
-        )
+            return _waiting(released, now, until)
+        step_error = message
         if retryable:
             message = f"{message} (after {ctx.attempt} attempts)"
-        return await self._fail(run, now, message, ctx.step_key)
+        await self.workflows.finish_step_and_release(
+            run.id,
+            ctx.step_key,
+            now,
+            StepStatus.FAILED,
+            RunRelease(RunStatus.FAILED, error=message, error_step=ctx.step_key),
+            error=step_error,
+        )
+        return _failed(run, message, ctx.step_key)
 
     async def _resume_waiting(
         self,
@@ -367,14 +481,14 @@ class Engine:
     ) -> AdvanceResult:
         if execution.resume_at is not None and execution.resume_at > now:
             return await self._release_waiting(run, now, execution.resume_at)
-        await self.workflows.finish_step(
+        await self.workflows.finish_step_and_release(
             run.id,
             pending.key,
             now,
             StepStatus.DONE,
+            RunRelease(RunStatus.QUEUED),
             output=execution.output,
         )
-        await self.workflows.release_run(run.id, now, RunStatus.QUEUED)
         return AdvanceResult(RunStatus.QUEUED, 0.0)
 
     async def _release_waiting(
@@ -383,9 +497,7 @@ class Engine:
         released = await self.workflows.release_run(
             run.id, now, RunStatus.WAITING, next_attempt_at=until
         )
-        # A wake-up that arrived during this call makes the run due earlier.
-        due = released.next_attempt_at or until
-        return AdvanceResult(RunStatus.WAITING, max((due - now).total_seconds(), 0))
+        return _waiting(released, now, until)
 
     async def _fail(
         self, run: WorkflowRun, now: datetime, error: str, step_key: str | None = None
@@ -393,14 +505,7 @@ class Engine:
         await self.workflows.release_run(
             run.id, now, RunStatus.FAILED, error=error, error_step=step_key
         )
-        logger.info(
-            "Workflow run %s of %s failed at step %s: %s",
-            run.id,
-            run.workflow_id,
-            step_key,
-            error,
-        )
-        return AdvanceResult(RunStatus.FAILED)
+        return _failed(run, error, step_key)
 
     # Definitions and environments -------------------------------------------
 
@@ -442,6 +547,53 @@ class Engine:
         }
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """The step an advance executes, with what it replayed to find it."""
+
+    definition: WorkflowDefinition
+    executions: Mapping[str, StepExecution]
+    pending: _Pending
+
+    def is_last(self, run_id: str, output: dict[str, Any], branch: str | None) -> bool:
+        """Return whether no step follows once the pending step is done as given."""
+        key = self.pending.key
+        executions = dict(self.executions)
+        executions[key] = StepExecution(
+            run_id=run_id,
+            step_key=key,
+            step_id=self.pending.step.id,
+            step_type=self.pending.step.type,
+            status=StepStatus.DONE,
+            attempts=0,
+            started_at=None,
+            finished_at=None,
+            resume_at=None,
+            output=output,
+            branch=branch,
+        )
+        replay = _Replay()
+        found = _find_next(self.definition.steps, executions, "", replay, None, None)
+        return replay.stopped or found is None
+
+
+def _waiting(released: WorkflowRun, now: datetime, until: datetime) -> AdvanceResult:
+    # A wake-up that arrived while the run was leased makes it due earlier.
+    due = released.next_attempt_at or until
+    return AdvanceResult(RunStatus.WAITING, max((due - now).total_seconds(), 0))
+
+
+def _failed(run: WorkflowRun, error: str, step_key: str | None) -> AdvanceResult:
+    logger.info(
+        "Workflow run %s of %s failed at step %s: %s",
+        run.id,
+        run.workflow_id,
+        step_key,
+        error,
+    )
+    return AdvanceResult(RunStatus.FAILED)
+
+
 def _find_next(
     steps: Sequence[Step],
     executions: Mapping[str, StepExecution],
@@ -481,6 +633,21 @@ def _find_next(
             if found is not None or replay.stopped:
                 return found
     return None
+
+
+def _is_waiting(execution: StepExecution | None) -> bool:
+    return execution is not None and execution.status is StepStatus.WAITING
+
+
+def _step_start(pending: _Pending, woken: bool) -> StepStart:
+    # Running a waiting step again after a wake-up is no new attempt.
+    return StepStart(
+        pending.key,
+        pending.step.id,
+        pending.step.type,
+        _input_summary(pending),
+        count_attempt=not woken,
+    )
 
 
 def _input_summary(pending: _Pending) -> dict[str, Any]:

@@ -119,7 +119,7 @@ class WorkflowRuntime:
 
         self.definitions = WorkflowDefinitions(store, self.workflows, self.steps)
         self.dispatcher = TriggerDispatcher(
-            store, self.workflows, registry, self.settings, self.enqueue
+            store, self.workflows, registry, self.settings, self.send, clock
         )
         self.scheduler = Scheduler(self.workflows, self.enqueue, clock)
 
@@ -146,11 +146,14 @@ class WorkflowRuntime:
         time_limit = int((self.settings.lease_seconds + 60) * 1000)
         self.queue = RunQueue(self.broker, self.settings.queue_name, host, time_limit)
         if self.embedded_worker:
+            timeout = self.settings.worker_timeout
+            if self.settings.redis_url:
+                timeout = self.settings.redis_worker_timeout
             self._worker = Worker(
                 self.broker,
                 worker_threads=self.settings.worker_threads,
                 queues={self.settings.queue_name},
-                worker_timeout=int(self.settings.worker_timeout * 1000),
+                worker_timeout=int(timeout * 1000),
             )
             self._worker.start()
 
@@ -188,7 +191,8 @@ class WorkflowRuntime:
         if self._worker is not None:
             # The worker's threads may wait for this loop, so join them from
             # another thread.
-            await asyncio.to_thread(self._worker.stop, 10_000)
+            timeout = int(self.settings.shutdown_timeout * 1000)
+            await asyncio.to_thread(self._worker.stop, timeout)
             self._worker = None
         if self.broker is not None:
             self.broker.close()
@@ -206,14 +210,24 @@ class WorkflowRuntime:
         """Send a message for each run and store that it was sent."""
         if not run_ids:
             return
+        ids = list(run_ids)
+        await self.send(ids)
+        await self.workflows.mark_enqueued(ids, self.clock())
+
+    async def send(self, run_ids: Sequence[str]) -> None:
+        """Send a message for each run, without storing that it was sent."""
+        if not run_ids:
+            return
         queue = self.queue
         if queue is None:
             raise RunStateError(
                 "The workflow runtime is not started; call start() first."
             )
-        ids = list(run_ids)
-        await asyncio.to_thread(_send_all, queue, ids)
-        await self.workflows.mark_enqueued(ids, self.clock())
+        if self.settings.redis_url is None:
+            # The stub broker only appends to an in-memory queue.
+            _send_all(queue, run_ids)
+        else:
+            await asyncio.to_thread(_send_all, queue, run_ids)
 
     async def start_run(
         self,

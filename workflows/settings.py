@@ -22,7 +22,19 @@ class WorkflowSettings:
     this bounds how many messages are taken at once."""
     worker_timeout: float = 1.0
     """Seconds a worker thread waits for a message before it checks for a
-    stop request, which bounds how long stopping takes."""
+    stop request, which bounds how long stopping takes. Dramatiq's Redis
+    consumer also sleeps up to this long between two fetches of an empty
+    queue, so it bounds how long a message that arrives at an idle worker
+    waits; :func:`workflows.worker.run_worker` uses
+    :attr:`redis_worker_timeout` instead."""
+    redis_worker_timeout: float = 0.02
+    """The :attr:`worker_timeout` of Redis worker processes. While the queue
+    is empty, each of a worker's two Dramatiq consumers (the queue and its
+    delay queue) fetches from Redis up to about 1 / this value times per
+    second, 50 at 0.02 s. Each worker thread wakes as often."""
+    shutdown_timeout: float = 10.0
+    """Seconds that stopping a worker waits for its threads to finish their
+    messages. A message still running after that is redelivered later."""
     max_chain_depth: int = 5
     """A run started by a record that a chain of more workflow runs wrote
     fails instead of running, which stops workflows that trigger each

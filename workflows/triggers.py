@@ -16,6 +16,7 @@ create one run per due time.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,7 +52,10 @@ CONSUMER_NAME = "workflow-triggers"
 """Name of the trigger dispatcher's offset in the consumer table."""
 
 Enqueue = Callable[[Sequence[str]], Awaitable[None]]
-"""Sends a message for each run id."""
+"""Sends a message for each run id and stores that it was sent."""
+
+Send = Callable[[Sequence[str]], Awaitable[None]]
+"""Sends a message for each run id whose ``enqueued_at`` is stored already."""
 
 _EVENT_TRIGGERS: dict[str, tuple[TriggerType, ...]] = {
     EventKind.RECORD_CREATED: (TriggerType.RECORD_CREATED,),
@@ -89,12 +93,19 @@ class _DefinitionCache:
 class TriggerDispatcher:
     """Creates runs for record events, from its own outbox offset.
 
+    Each batch of events is one transaction: the new runs, the record
+    snapshots, the ``enqueued_at`` of the runs to send and the offset. The
+    messages go out right after it commits. A process that dies in between
+    leaves runs marked as sent without a message. The sweep re-sends them
+    after ``requeue_after``, and a restarted runtime at once.
+
     Args:
         store: The record store.
         workflows: The workflow store.
         blocks: The block types, for trigger conditions.
         settings: Chain-depth limit and batch size.
-        enqueue: Sends the messages of new runs.
+        send: Sends the messages of new runs.
+        clock: Returns the current time, stored as ``enqueued_at``.
     """
 
     def __init__(
@@ -103,12 +114,14 @@ class TriggerDispatcher:
         workflows: WorkflowStore,
         blocks: BlockRegistry,
         settings: WorkflowSettings,
-        enqueue: Enqueue,
+        send: Send,
+        clock: Clock = utc_now,
     ) -> None:
         self.store = store
         self.workflows = workflows
         self.settings = settings
-        self.enqueue = enqueue
+        self.send = send
+        self.clock = clock
         self.values = RecordValues(store, blocks)
         self._definitions = _DefinitionCache()
 
@@ -133,14 +146,38 @@ class TriggerDispatcher:
         candidates = self._candidates(
             await self.workflows.list_current_workflows(app_ids)
         )
-        new_runs: list[str] = []
+        new_runs: list[NewRun] = []
+        snapshots: dict[str, RecordState] = {}
         for item in batch:
             app_candidates = candidates.get(item.event.app_id)
             if app_candidates:
-                new_runs.extend(await self._handle(item, app_candidates))
-        if new_runs:
-            await self.enqueue(new_runs)
-        await self.workflows.set_consumer_offset(CONSUMER_NAME, batch[-1].event.seq)
+                await self._handle(item, app_candidates, new_runs, snapshots)
+
+        inserted = await self.workflows.insert_trigger_runs(
+            new_runs,
+            list(snapshots.values()),
+            CONSUMER_NAME,
+            batch[-1].event.seq,
+            self.clock(),
+        )
+        to_send = []
+        for run, created in inserted:
+            if run.status is RunStatus.QUEUED and run.enqueued_at is None:
+                to_send.append(run.id)
+            if created:
+                logger.info(
+                    "Event %d started run %s of workflow %s",
+                    run.event_seq,
+                    run.id,
+                    run.workflow_id,
+                )
+        if to_send:
+            try:
+                await self.send(to_send)
+            except BaseException:
+                # The sweep re-sends runs without enqueued_at at its next pass.
+                await asyncio.shield(self.workflows.mark_enqueued(to_send, None))
+                raise
         return len(batch)
 
     async def _offset(self) -> int:
@@ -168,12 +205,17 @@ class TriggerDispatcher:
         return by_app
 
     async def _handle(
-        self, item: TriggerEvent, candidates: Sequence[_Candidate]
-    ) -> list[str]:
+        self,
+        item: TriggerEvent,
+        candidates: Sequence[_Candidate],
+        new_runs: list[NewRun],
+        snapshots: dict[str, RecordState],
+    ) -> None:
+        """Add the runs that an event starts, and its snapshot if it needs one."""
         event = item.event
-        states = await self._event_states(event)
+        states = await self._event_states(event, snapshots)
         if states is None:
-            return []
+            return
         current, previous = states
 
         version = int(event.payload.get("version", 0))
@@ -183,7 +225,6 @@ class TriggerDispatcher:
             if previous
             else None
         )
-        to_enqueue = []
         for candidate in candidates:
             if event.seq <= candidate.workflow.start_seq:
                 continue
@@ -192,32 +233,21 @@ class TriggerDispatcher:
                 continue
             if not _matches(trigger, current, previous, record_env, previous_env):
                 continue
-            run, created = await self.workflows.insert_run(
-                self._new_run(item, candidate, current, previous)
-            )
-            if run.status is RunStatus.QUEUED and (created or run.enqueued_at is None):
-                to_enqueue.append(run.id)
-            if created:
-                logger.info(
-                    "Event %d started run %s of workflow %s",
-                    event.seq,
-                    run.id,
-                    run.workflow_id,
-                )
+            new_runs.append(self._new_run(item, candidate, current, previous))
         if "data" not in event.payload:
-            # Stored after the runs, so a crash before this line decides the
-            # same matches again when the events are read again.
-            await self.workflows.put_record_snapshot(current)
-        return to_enqueue
+            # Stored in the transaction of the runs and the offset, so a
+            # crash before it decides the same matches again.
+            snapshots[current.record_id] = current
 
     async def _event_states(
-        self, event: OutboxEvent
+        self, event: OutboxEvent, batch_snapshots: Mapping[str, RecordState]
     ) -> tuple[RecordState, RecordState | None] | None:
         """Return the record data of an event and the data before it, if known.
 
         Record events carry both as written with the change. Events written
         before they did carry neither, so for those the record is read as it
-        is now and the previous data is the last data this dispatcher kept.
+        is now and the previous data is the last data this dispatcher kept,
+        in ``batch_snapshots`` when an earlier event of the batch kept it.
         """
         payload = event.payload
         data = payload.get("data")
@@ -239,7 +269,9 @@ class TriggerDispatcher:
         # see the newest data, and a field change is seen once.
         previous = None
         if event.kind == EventKind.RECORD_UPDATED:
-            previous = await self.workflows.get_record_snapshot(event.subject_id)
+            previous = batch_snapshots.get(
+                event.subject_id
+            ) or await self.workflows.get_record_snapshot(event.subject_id)
         return state, previous
 
     def _new_run(

@@ -107,7 +107,7 @@ def run_worker(
         broker,
         worker_threads=worker_threads or settings.worker_threads,
         queues={settings.queue_name},
-        worker_timeout=int(settings.worker_timeout * 1000),
+        worker_timeout=int(settings.redis_worker_timeout * 1000),
     )
 
     stop = stop or _signal_event()
@@ -121,8 +121,13 @@ def run_worker(
         stop.wait()
     finally:
         logger.info("Workflow worker stopping")
-        worker.stop()
+        # Dramatiq retries the acknowledgement of a finished message until
+        # Redis is reachable, so without a timeout a worker whose Redis is
+        # down never stops. Its threads are daemons, and an unacknowledged
+        # message is redelivered once Redis is back.
+        worker.stop(int(settings.shutdown_timeout * 1000))
         broker.close()
+        logger.info("Workflow worker stopped")
 
 
 def _signal_event() -> threading.Event:

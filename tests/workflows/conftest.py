@@ -150,9 +150,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         )
         enqueued: list[str] = []
 
-        async def enqueue(run_ids: Any) -> None:
+        async def send(run_ids: Any) -> None:
             enqueued.extend(run_ids)
-            await workflows.mark_enqueued(run_ids, clock())
 
         yield World(
             store=store,
@@ -167,7 +166,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             orders=orders,
             invoices=invoices,
             enqueued=enqueued,
-            dispatcher=TriggerDispatcher(store, workflows, blocks, settings, enqueue),
+            dispatcher=TriggerDispatcher(
+                store, workflows, blocks, settings, send, clock
+            ),
         )
 
 

@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 
-from blocks.errors import ConflictError
-from store.workflows import RECORD_WRITTEN_EVENT, RunStatus, StepStatus
+from blocks.errors import ConflictError, NotFoundError
+from store.workflows import (
+    RECORD_WRITTEN_EVENT,
+    RunRelease,
+    RunStatus,
+    StepStart,
+    StepStatus,
+)
 from tests.workflows.conftest import World
 from workflows.records import RecordWriter
 
@@ -40,6 +46,59 @@ CREATE_INVOICE = {
         "fields": {"reference": "record.name", "total": "record.amount * 2"},
     },
 }
+
+
+async def test_last_step_completes_run_at_once(world: World) -> None:
+    definition = on_created(CREATE_INVOICE)
+    run_id = await start(world, definition, name="A-1", amount=2)
+
+    result = await world.engine.advance(run_id)
+    again = await world.engine.advance(run_id)
+
+    assert result.status is RunStatus.COMPLETED
+    assert result.delay is None
+    assert again.status is RunStatus.COMPLETED
+    assert again.delay is None
+    run = await world.workflows.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.COMPLETED
+    assert run.lease_until is None
+    assert run.finished_at is not None
+    assert len(await invoices(world)) == 1
+
+
+async def test_step_before_last_queues_next(world: World) -> None:
+    condition = {
+        "id": "big",
+        "type": "condition",
+        "config": {"if": "record.amount > 100"},
+        "then": [CREATE_INVOICE],
+    }
+    run_id = await start(world, on_created(condition), name="A-1", amount=150)
+
+    first = await world.engine.advance(run_id)
+    second = await world.engine.advance(run_id)
+
+    assert first.status is RunStatus.QUEUED
+    assert first.delay == 0.0
+    assert second.status is RunStatus.COMPLETED
+    assert second.delay is None
+
+
+async def test_branch_not_taken_completes_run(world: World) -> None:
+    condition = {
+        "id": "big",
+        "type": "condition",
+        "config": {"if": "record.amount > 100"},
+        "then": [CREATE_INVOICE],
+    }
+    run_id = await start(world, on_created(condition), name="A-1", amount=5)
+
+    result = await world.engine.advance(run_id)
+
+    assert result.status is RunStatus.COMPLETED
+    assert result.delay is None
+    assert await invoices(world) == []
 
 
 async def test_condition_runs_then_branch(world: World) -> None:
@@ -358,7 +417,8 @@ async def test_retry_with_backoff_then_success(world: World) -> None:
         world.clock.advance(result.delay or 0)
     run = await world.run_to_end(run_id)
 
-    assert delays == [10.0, 20.0, 0.0]
+    # The third attempt succeeds and completes the run in the same call.
+    assert delays == [10.0, 20.0, None]
     assert run.status is RunStatus.COMPLETED
     execution = (await world.workflows.list_step_executions(run_id))[0]
     assert execution.attempts == 3
@@ -508,3 +568,80 @@ async def test_loop_guard_stops_self_trigger(world: World) -> None:
     record = await world.store.get_record(order_id)
     assert record is not None
     assert record.data["touched"] == "5"
+
+
+async def test_claim_and_start_rejects_changed_run(world: World) -> None:
+    definition = on_created(
+        CREATE_INVOICE,
+        {**CREATE_INVOICE, "id": "second"},
+        {**CREATE_INVOICE, "id": "third"},
+    )
+    run_id = await start(world, definition, name="A-1", amount=2)
+    await world.engine.advance(run_id)
+    seen = await world.workflows.get_run(run_id)
+    assert seen is not None
+    now = world.clock()
+    lease_until = now + timedelta(seconds=30)
+    second = StepStart("second", "second", "create_record", {})
+
+    # Another worker executes the second step at the same (fixed) time, so
+    # updated_at is unchanged and only the count of done steps differs.
+    await world.engine.advance(run_id)
+    stale = await world.workflows.claim_run_and_start_step(
+        run_id, now, lease_until, seen.updated_at, 1, second
+    )
+    moved = await world.workflows.claim_run_and_start_step(
+        run_id, now, lease_until, now - timedelta(seconds=1), 2, second
+    )
+
+    assert stale is None
+    assert moved is None
+    run = await world.workflows.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.QUEUED
+    assert run.lease_until is None
+    executions = await world.workflows.list_step_executions(run_id)
+    assert [(e.step_key, e.attempts) for e in executions] == [
+        ("invoice", 1),
+        ("second", 1),
+    ]
+
+
+async def test_claim_and_start_takes_unchanged_run(world: World) -> None:
+    run_id = await start(world, on_created(CREATE_INVOICE), name="A-1", amount=2)
+    seen = await world.workflows.get_run(run_id)
+    assert seen is not None
+    now = world.clock()
+    lease_until = now + timedelta(seconds=30)
+    step = StepStart("invoice", "invoice", "create_record", {"config": {}})
+
+    claimed = await world.workflows.claim_run_and_start_step(
+        run_id, now, lease_until, seen.updated_at, 0, step
+    )
+    again = await world.workflows.claim_run_and_start_step(
+        run_id, now, lease_until, seen.updated_at, 0, step
+    )
+
+    assert claimed is not None
+    run, execution = claimed
+    assert run.status is RunStatus.RUNNING
+    assert run.lease_until == lease_until
+    assert execution.status is StepStatus.RUNNING
+    assert execution.attempts == 1
+    assert again is None
+
+
+async def test_finish_and_release_needs_started_step(world: World) -> None:
+    run_id = await start(world, on_created(CREATE_INVOICE), name="A-1", amount=2)
+    now = world.clock()
+    await world.workflows.claim_run(run_id, now, now + timedelta(seconds=30))
+
+    with pytest.raises(NotFoundError, match="has no execution of step 'invoice'"):
+        await world.workflows.finish_step_and_release(
+            run_id, "invoice", now, StepStatus.DONE, RunRelease(RunStatus.COMPLETED)
+        )
+
+    run = await world.workflows.get_run(run_id)
+    assert run is not None
+    assert run.status is RunStatus.RUNNING
+    assert run.lease_until is not None

@@ -9,12 +9,15 @@ runtime re-sends runs whose lease expired or whose message is overdue.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from store.workflows import RunStatus, WorkflowRun
 from tests.conftest import RedisServer
 from tests.workflows.conftest import INVOICES, ORDERS, registries
 from workflows import WorkflowRuntime, WorkflowSettings
+from workflows.worker import run_worker
 
 pytestmark = pytest.mark.slow
 
@@ -260,3 +264,52 @@ async def test_queued_runs_survive_redis_restart(
     await deployment.wait_for_runs(workflow_id, 3, RunStatus.COMPLETED)
 
     assert await deployment.invoice_count() == 3
+
+
+async def test_worker_stops_while_redis_is_down(
+    private_deployment: Deployment,
+    private_redis: RedisServer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    deployment = private_deployment
+    effects = tmp_path / "effects"
+    effects.mkdir()
+    hold = tmp_path / "hold"
+    hold.touch()
+    await deployment.add_workflow(
+        [
+            {
+                "id": "effect",
+                "type": "record_effect",
+                "config": {"directory": str(effects), "hold_while": str(hold)},
+            }
+        ]
+    )
+    settings = replace(deployment.settings, shutdown_timeout=1.0)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker,
+        args=(deployment.redis_url, deployment.database),
+        kwargs={
+            "settings": settings,
+            "plugins": ["tests.workflows.plugin_steps"],
+            "stop": stop,
+        },
+    )
+    caplog.set_level(logging.INFO, logger="workflows.worker")
+    worker.start()
+    try:
+        await deployment.add_order("A")
+        await wait_for_file(effects / "attempts.log")
+        private_redis.kill()
+        # The step finishes while Redis is down, so Dramatiq cannot
+        # acknowledge its message and retries until the worker stops.
+        hold.unlink()
+        await asyncio.sleep(0.5)
+    finally:
+        stop.set()
+        await asyncio.to_thread(worker.join, 30)
+
+    assert not worker.is_alive()
+    assert "Workflow worker stopped" in caplog.messages

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+
 from store import SQLiteStore
 from store.sqlite.workflows import SQLiteWorkflowStore
 from store.workflows import RunStatus
@@ -268,3 +270,67 @@ async def test_events_without_data_read_record(world: World) -> None:
     assert run is not None
     assert run.trigger["previous"]["status"] == "new"
     assert run.trigger["record"]["status"] == "approved"
+
+
+async def test_events_without_data_in_one_batch(world: World) -> None:
+    workflow_id = await world.add_workflow(
+        workflow({"type": "field_changed", "field": "status", "to": "approved"})
+    )
+    db = world.store._writer
+    assert db is not None
+    order_id = await world.add_order(name="a", status="new")
+    await world.dispatch()
+    approved = {"name": "a", "status": "approved"}
+    await world.store.update_record(order_id, approved, 1, "u")
+    await world.store.update_record(order_id, {**approved, "name": "b"}, 1, "u")
+    await db.execute(
+        "UPDATE outbox SET payload = json_remove(payload, '$.data', '$.previous')"
+    )
+    await db.commit()
+
+    runs = await world.dispatch()
+
+    # Both events read the newest data. The second reads the snapshot that
+    # the first kept in the same batch, so the status changed only once.
+    assert len(runs) == 1
+    assert len(await world.workflows.list_runs(workflow_id)) == 1
+    snapshot = await world.workflows.get_record_snapshot(order_id)
+    assert snapshot is not None
+    assert snapshot.data["status"] == "approved"
+    assert snapshot.revision == 3
+
+
+async def test_failed_send_leaves_runs_unsent(world: World) -> None:
+    workflow_id = await world.add_workflow(workflow({"type": "record_created"}))
+    await world.add_order(name="a", amount=1)
+
+    async def send(run_ids: Any) -> None:
+        raise ConnectionError("Broker unavailable.")
+
+    world.dispatcher.send = send
+    with pytest.raises(ConnectionError, match="Broker unavailable"):
+        await world.dispatcher.dispatch_batch()
+
+    runs = await world.workflows.list_runs(workflow_id)
+    assert len(runs) == 1
+    assert runs[0].status is RunStatus.QUEUED
+    assert runs[0].enqueued_at is None
+    now = world.clock()
+    due = await world.workflows.list_due_runs(now, now - timedelta(seconds=60), 10)
+    assert due == [runs[0].id]
+    assert await world.workflows.get_consumer_offset(CONSUMER_NAME) is not None
+
+
+async def test_batch_marks_runs_as_sent(world: World) -> None:
+    workflow_id = await world.add_workflow(workflow({"type": "record_created"}))
+    await world.add_order(name="a", amount=1)
+    await world.add_order(name="b", amount=1)
+
+    sent = await world.dispatch()
+
+    runs = await world.workflows.list_runs(workflow_id)
+    assert sorted(sent) == sorted(run.id for run in runs)
+    assert all(run.enqueued_at == world.clock() for run in runs)
+    now = world.clock()
+    due = await world.workflows.list_due_runs(now, now - timedelta(seconds=60), 10)
+    assert due == []

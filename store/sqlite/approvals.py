@@ -1,12 +1,15 @@
 """Approvals, notifications and user attributes of the SQLite workflow store.
 
-Each method is one transaction.
+Each method is one transaction, and each write method runs its transaction
+as one synchronous function on the writer connection's thread.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
+from functools import partial
 
 import aiosqlite
 
@@ -15,13 +18,12 @@ from store.base import new_id
 from store.sqlite.backend import (
     SQLiteStore,
     _dump_json,
-    _fetch,
     _now,
     _optional_time,
     _text,
     _time,
 )
-from store.sqlite.workflow_runs import _optional_text, _wake
+from store.sqlite.workflow_runs import _fetch_rows, _optional_text, _wake
 from store.workflows import (
     ApprovalDecision,
     ApprovalStatus,
@@ -41,8 +43,9 @@ class SQLiteApprovalQueries:
 
     async def wake_run(self, run_id: str, now: datetime) -> None:
         """Make a waiting run due now, or once its worker releases it."""
-        async with self.store._write() as db:
-            await _wake(db, run_id, now)
+        await self.store._run_in_write_transaction(
+            partial(_wake, run_id=run_id, now=now)
+        )
 
     async def get_approval(self, run_id: str, step_key: str) -> StoredApproval | None:
         """Return the approval state of a step of a run, or None."""
@@ -54,47 +57,17 @@ class SQLiteApprovalQueries:
 
     async def save_approval(self, approval: StoredApproval) -> None:
         """Create or replace the approval state of a step of a run."""
-        async with self.store._write() as db:
-            await db.execute(
-                "INSERT INTO workflow_approvals (run_id, step_key, workspace_id, "
-                "workflow_id, record_id, submitter, level, level_count, escalated, "
-                "status, approvers, approver_roles, level_started_at, deadline, "
-                "reason, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (run_id, step_key) DO UPDATE SET level = excluded.level, "
-                "escalated = excluded.escalated, status = excluded.status, "
-                "approvers = excluded.approvers, "
-                "approver_roles = excluded.approver_roles, "
-                "level_started_at = excluded.level_started_at, "
-                "deadline = excluded.deadline, reason = excluded.reason, "
-                "updated_at = excluded.updated_at",
-                (
-                    approval.run_id,
-                    approval.step_key,
-                    approval.workspace_id,
-                    approval.workflow_id,
-                    approval.record_id,
-                    approval.submitter,
-                    approval.level,
-                    approval.level_count,
-                    int(approval.escalated),
-                    str(approval.status),
-                    json.dumps(list(approval.approvers)),
-                    json.dumps(list(approval.approver_roles)),
-                    _text(approval.level_started_at),
-                    _optional_text(approval.deadline),
-                    approval.reason,
-                    _text(approval.created_at),
-                    _text(approval.updated_at),
-                ),
-            )
+        await self.store._run_in_write_transaction(
+            partial(_save_approval, approval=approval)
+        )
 
     async def record_approval_decision(
         self, decision: ApprovalDecision, now: datetime
     ) -> tuple[ApprovalDecision, bool] | None:
         """Store a decision at a pending level and wake the run."""
-        async with self.store._write() as db:
-            rows = await _fetch(
+
+        def record(db: sqlite3.Connection) -> tuple[ApprovalDecision, bool] | None:
+            rows = _fetch_rows(
                 db,
                 "SELECT 1 FROM workflow_approvals WHERE run_id = ? AND step_key = ? "
                 "AND level = ? AND status = 'pending'",
@@ -102,7 +75,7 @@ class SQLiteApprovalQueries:
             )
             if not rows:
                 return None
-            cursor = await db.execute(
+            cursor = db.execute(
                 "INSERT INTO workflow_approval_decisions (run_id, step_key, level, "
                 "user_id, decision, comment, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT DO NOTHING",
@@ -117,15 +90,17 @@ class SQLiteApprovalQueries:
                 ),
             )
             if cursor.rowcount == 1:
-                await _wake(db, decision.run_id, now)
+                _wake(db, decision.run_id, now)
                 return decision, True
-            rows = await _fetch(
+            rows = _fetch_rows(
                 db,
                 "SELECT * FROM workflow_approval_decisions WHERE run_id = ? "
                 "AND step_key = ? AND level = ? AND user_id = ?",
                 (decision.run_id, decision.step_key, decision.level, decision.user_id),
             )
-        return _decision(rows[0]), False
+            return _decision(rows[0]), False
+
+        return await self.store._run_in_write_transaction(record)
 
     async def list_approval_decisions(
         self, run_id: str, step_key: str
@@ -161,8 +136,9 @@ class SQLiteApprovalQueries:
 
     async def add_notification(self, new: NewNotification) -> tuple[Notification, bool]:
         """Store a notification unless one with its key exists."""
-        async with self.store._write() as db:
-            cursor = await db.execute(
+
+        def add(db: sqlite3.Connection) -> tuple[list[sqlite3.Row], bool]:
+            cursor = db.execute(
                 "INSERT INTO workflow_notifications (id, key, workspace_id, user_id, "
                 "kind, subject, text, data, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING",
@@ -179,20 +155,27 @@ class SQLiteApprovalQueries:
                 ),
             )
             created = cursor.rowcount == 1
-            rows = await _fetch(
+            rows = _fetch_rows(
                 db, "SELECT * FROM workflow_notifications WHERE key = ?", (new.key,)
             )
+            return rows, created
+
+        rows, created = await self.store._run_in_write_transaction(add)
         return _notification(rows[0]), created
 
     async def mark_notification_emailed(
         self, notification_id: str, now: datetime
     ) -> None:
         """Store that the notification's email was sent."""
-        async with self.store._write() as db:
-            await db.execute(
+        params = (_text(now), notification_id)
+
+        def mark(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE workflow_notifications SET emailed_at = ? WHERE id = ?",
-                (_text(now), notification_id),
+                params,
             )
+
+        await self.store._run_in_write_transaction(mark)
 
     async def list_notifications(
         self, workspace_id: str, user_id: str, limit: int = 50
@@ -211,28 +194,31 @@ class SQLiteApprovalQueries:
         self, workspace_id: str, user_id: str, name: str, value: str | None
     ) -> None:
         """Set or remove a user's attribute in a workspace."""
-        async with self.store._write() as db:
+
+        def set_attribute(db: sqlite3.Connection) -> None:
             if value is None:
-                await db.execute(
+                db.execute(
                     "DELETE FROM workflow_user_attributes WHERE workspace_id = ? "
                     "AND user_id = ? AND name = ?",
                     (workspace_id, user_id, name),
                 )
                 return
-            rows = await _fetch(
+            rows = _fetch_rows(
                 db, "SELECT 1 FROM workspaces WHERE id = ?", (workspace_id,)
             )
             if not rows:
                 raise NotFoundError(
                     f"Workspace {workspace_id!r} was not found. Check the id."
                 )
-            await db.execute(
+            db.execute(
                 "INSERT INTO workflow_user_attributes (workspace_id, user_id, name, "
                 "value, updated_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (workspace_id, user_id, name) DO UPDATE SET "
                 "value = excluded.value, updated_at = excluded.updated_at",
                 (workspace_id, user_id, name, value, _text(_now())),
             )
+
+        await self.store._run_in_write_transaction(set_attribute)
 
     async def get_user_attribute(
         self, workspace_id: str, user_id: str, name: str
@@ -258,6 +244,42 @@ class SQLiteApprovalQueries:
 
 
 # Statements and rows ---------------------------------------------------------
+
+
+def _save_approval(db: sqlite3.Connection, approval: StoredApproval) -> None:
+    db.execute(
+        "INSERT INTO workflow_approvals (run_id, step_key, workspace_id, "
+        "workflow_id, record_id, submitter, level, level_count, escalated, "
+        "status, approvers, approver_roles, level_started_at, deadline, "
+        "reason, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (run_id, step_key) DO UPDATE SET level = excluded.level, "
+        "escalated = excluded.escalated, status = excluded.status, "
+        "approvers = excluded.approvers, "
+        "approver_roles = excluded.approver_roles, "
+        "level_started_at = excluded.level_started_at, "
+        "deadline = excluded.deadline, reason = excluded.reason, "
+        "updated_at = excluded.updated_at",
+        (
+            approval.run_id,
+            approval.step_key,
+            approval.workspace_id,
+            approval.workflow_id,
+            approval.record_id,
+            approval.submitter,
+            approval.level,
+            approval.level_count,
+            int(approval.escalated),
+            str(approval.status),
+            json.dumps(list(approval.approvers)),
+            json.dumps(list(approval.approver_roles)),
+            _text(approval.level_started_at),
+            _optional_text(approval.deadline),
+            approval.reason,
+            _text(approval.created_at),
+            _text(approval.updated_at),
+        ),
+    )
 
 
 def _approval(row: aiosqlite.Row) -> StoredApproval:

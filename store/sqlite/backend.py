@@ -14,11 +14,11 @@ import asyncio
 import json
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 _SYNCHRONOUS_MODES = ("NORMAL", "FULL", "EXTRA")
 _MEMORY = ":memory:"
+
+_T = TypeVar("_T")
 
 
 class SQLiteStore(Store):
@@ -149,6 +151,29 @@ class SQLiteStore(Store):
                 if db.in_transaction:
                     await db.execute("ROLLBACK")
                 raise
+
+    async def _run_in_write_transaction(
+        self, transaction: Callable[[sqlite3.Connection], _T]
+    ) -> _T:
+        """Run ``transaction`` in one write transaction on the writer's thread.
+
+        ``BEGIN IMMEDIATE``, the function and ``COMMIT`` (or ``ROLLBACK`` when
+        it raises) run as one call on the writer connection's thread, so the
+        whole transaction costs one round trip from the event loop, where
+        :meth:`_write` costs one per statement. The function is synchronous
+        and runs while the write lock is held. A caller cancelled meanwhile
+        releases the lock, but the transaction still ends in ``COMMIT`` or
+        ``ROLLBACK`` before the thread runs any later call on the connection.
+        """
+        db = self._connection(self._writer)
+        async with self._lock:
+            # NOTE: aiosqlite 0.22 has no public call that runs a function on
+            # a connection's thread. Connection._execute queues one and awaits
+            # its result, as its own execute() does.
+            result: _T = await db._execute(  # type: ignore[no-untyped-call]
+                _run_transaction, db._conn, transaction
+            )
+        return result
 
     async def _fetch_one(
         self, sql: str, params: Sequence[object] = ()
@@ -763,6 +788,22 @@ class SQLiteStore(Store):
 
 
 # Statements inside a write transaction --------------------------------------
+
+
+def _run_transaction(
+    connection: sqlite3.Connection, transaction: Callable[[sqlite3.Connection], _T]
+) -> _T:
+    # Runs on the connection's thread, so no other call on the connection can
+    # come between BEGIN and COMMIT.
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = transaction(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return result
 
 
 async def _fetch(

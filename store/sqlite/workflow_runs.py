@@ -1,16 +1,21 @@
 """Runs and step executions of the SQLite workflow store.
 
 The engine's reads and writes: creating and leasing runs, and storing the
-attempts and outcomes of their steps. Each method is one transaction.
+attempts and outcomes of their steps. Each method is one transaction. The
+write methods run each transaction as one synchronous function on the
+writer connection's thread (:meth:`SQLiteStore._run_in_write_transaction`),
+so a transaction costs one round trip from the event loop, whatever its
+number of statements.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 import aiosqlite
@@ -20,7 +25,6 @@ from store.base import new_id
 from store.sqlite.backend import (
     SQLiteStore,
     _dump_json,
-    _fetch,
     _is_unique_violation,
     _now,
     _optional_time,
@@ -52,8 +56,7 @@ class SQLiteRunQueries:
 
     async def insert_run(self, new: NewRun) -> tuple[WorkflowRun, bool]:
         """Create a run unless the workflow has one for the event or due time."""
-        async with self.store._write() as db:
-            return await _insert_run(db, new)
+        return await self.store._run_in_write_transaction(partial(_insert_run, new=new))
 
     async def get_run(self, run_id: str) -> WorkflowRun | None:
         """Return the run with ``run_id``, or None."""
@@ -84,23 +87,27 @@ class SQLiteRunQueries:
         self, run_id: str, now: datetime, lease_until: datetime
     ) -> WorkflowRun | None:
         """Take the lease of an open run unless another worker holds it."""
-        async with self.store._write() as db:
-            rows = await _fetch(
+        params = (
+            _text(lease_until),
+            _text(now),
+            _text(now),
+            run_id,
+            json.dumps([str(s) for s in OPEN_RUN_STATUSES]),
+            _text(now),
+        )
+
+        def claim(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            return _fetch_rows(
                 db,
                 "UPDATE workflow_runs SET status = 'running', lease_until = ?, "
                 "updated_at = ?, started_at = coalesce(started_at, ?), "
                 "wake_requested_at = NULL "
                 "WHERE id = ? AND status IN (SELECT value FROM json_each(?)) "
                 "AND (lease_until IS NULL OR lease_until < ?) RETURNING *",
-                (
-                    _text(lease_until),
-                    _text(now),
-                    _text(now),
-                    run_id,
-                    json.dumps([str(s) for s in OPEN_RUN_STATUSES]),
-                    _text(now),
-                ),
+                params,
             )
+
+        rows = await self.store._run_in_write_transaction(claim)
         return _run(rows[0]) if rows else None
 
     async def release_run(
@@ -115,13 +122,15 @@ class SQLiteRunQueries:
     ) -> WorkflowRun:
         """Drop the lease and store the run's new status."""
         release = RunRelease(status, next_attempt_at, error, error_step)
-        async with self.store._write() as db:
-            return await _release_run(db, run_id, now, release)
+        return await self.store._run_in_write_transaction(
+            partial(_release_run, run_id=run_id, now=now, release=release)
+        )
 
     async def restart_run(self, run_id: str, now: datetime) -> WorkflowRun:
         """Queue a failed run again from its failed step."""
-        async with self.store._write() as db:
-            rows = await _fetch(
+
+        def restart(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = _fetch_rows(
                 db, "SELECT status FROM workflow_runs WHERE id = ?", (run_id,)
             )
             if not rows:
@@ -131,12 +140,12 @@ class SQLiteRunQueries:
                     f"Run {run_id!r} is {rows[0]['status']}, not failed. Only a "
                     f"failed run can be retried."
                 )
-            await db.execute(
+            db.execute(
                 "UPDATE workflow_step_executions SET status = ?, attempts = 0, "
                 "error = NULL WHERE run_id = ? AND status = ?",
                 (str(StepStatus.RETRYING), run_id, str(StepStatus.FAILED)),
             )
-            rows = await _fetch(
+            return _fetch_rows(
                 db,
                 "UPDATE workflow_runs SET status = ?, error = NULL, "
                 "error_step = NULL, finished_at = NULL, next_attempt_at = NULL, "
@@ -144,6 +153,8 @@ class SQLiteRunQueries:
                 "WHERE id = ? RETURNING *",
                 (str(RunStatus.QUEUED), _text(now), run_id),
             )
+
+        rows = await self.store._run_in_write_transaction(restart)
         return _run(rows[0])
 
     async def list_due_runs(
@@ -191,12 +202,16 @@ class SQLiteRunQueries:
         """Store that a message was sent for each run, or with None that none was."""
         if not run_ids:
             return
-        async with self.store._write() as db:
-            await db.execute(
+        params = (_optional_text(now), json.dumps(list(run_ids)))
+
+        def mark(db: sqlite3.Connection) -> None:
+            db.execute(
                 "UPDATE workflow_runs SET enqueued_at = ? "
                 "WHERE id IN (SELECT value FROM json_each(?))",
-                (_optional_text(now), json.dumps(list(run_ids))),
+                params,
             )
+
+        await self.store._run_in_write_transaction(mark)
 
     async def insert_trigger_runs(
         self,
@@ -207,23 +222,26 @@ class SQLiteRunQueries:
         now: datetime,
     ) -> list[tuple[WorkflowRun, bool]]:
         """Store a batch's runs, snapshots, enqueue marks and offset at once."""
-        async with self.store._write() as db:
-            inserted = [await _insert_run(db, new) for new in runs]
+
+        def insert(db: sqlite3.Connection) -> list[tuple[WorkflowRun, bool]]:
+            inserted = [_insert_run(db, new) for new in runs]
             to_send = [
                 run.id
                 for run, _ in inserted
                 if run.status is RunStatus.QUEUED and run.enqueued_at is None
             ]
             if to_send:
-                await db.execute(
+                db.execute(
                     "UPDATE workflow_runs SET enqueued_at = ? "
                     "WHERE id IN (SELECT value FROM json_each(?))",
                     (_text(now), json.dumps(to_send)),
                 )
             for state in snapshots:
-                await _put_record_snapshot(db, state)
-            await _set_consumer_offset(db, consumer, last_seq, now)
-        return inserted
+                _put_record_snapshot(db, state)
+            _set_consumer_offset(db, consumer, last_seq, now)
+            return inserted
+
+        return await self.store._run_in_write_transaction(insert)
 
     # Step executions -------------------------------------------------------
 
@@ -248,8 +266,9 @@ class SQLiteRunQueries:
     ) -> StepExecution:
         """Mark a step running, counting a new attempt if ``count_attempt``."""
         start = StepStart(step_key, step_id, step_type, input, count_attempt)
-        async with self.store._write() as db:
-            return await _start_step(db, run_id, now, start)
+        return await self.store._run_in_write_transaction(
+            partial(_start_step, run_id=run_id, now=now, start=start)
+        )
 
     async def claim_run_and_start_step(
         self,
@@ -261,8 +280,21 @@ class SQLiteRunQueries:
         start: StepStart,
     ) -> tuple[WorkflowRun, StepExecution] | None:
         """Take the lease of an unchanged run and mark a step running."""
-        async with self.store._write() as db:
-            rows = await _fetch(
+        params = (
+            _text(lease_until),
+            _text(now),
+            _text(now),
+            run_id,
+            _text(now),
+            _text(seen_updated_at),
+            run_id,
+            done_steps,
+        )
+
+        def claim_and_start(
+            db: sqlite3.Connection,
+        ) -> tuple[WorkflowRun, StepExecution] | None:
+            rows = _fetch_rows(
                 db,
                 "UPDATE workflow_runs SET status = 'running', lease_until = ?, "
                 "updated_at = ?, started_at = coalesce(started_at, ?), "
@@ -271,21 +303,13 @@ class SQLiteRunQueries:
                 "AND (lease_until IS NULL OR lease_until < ?) AND updated_at = ? "
                 "AND (SELECT count(*) FROM workflow_step_executions "
                 " WHERE run_id = ? AND status = 'done') = ? RETURNING *",
-                (
-                    _text(lease_until),
-                    _text(now),
-                    _text(now),
-                    run_id,
-                    _text(now),
-                    _text(seen_updated_at),
-                    run_id,
-                    done_steps,
-                ),
+                params,
             )
             if not rows:
                 return None
-            execution = await _start_step(db, run_id, now, start)
-        return _run(rows[0]), execution
+            return _run(rows[0]), _start_step(db, run_id, now, start)
+
+        return await self.store._run_in_write_transaction(claim_and_start)
 
     async def finish_step(
         self,
@@ -301,8 +325,11 @@ class SQLiteRunQueries:
     ) -> None:
         """Store the outcome of the current attempt of a step."""
         outcome = _Outcome(status, output, branch, error, resume_at)
-        async with self.store._write() as db:
-            await _finish_step(db, run_id, step_key, now, outcome)
+        await self.store._run_in_write_transaction(
+            partial(
+                _finish_step, run_id=run_id, step_key=step_key, now=now, outcome=outcome
+            )
+        )
 
     async def finish_step_and_release(
         self,
@@ -319,9 +346,12 @@ class SQLiteRunQueries:
     ) -> WorkflowRun:
         """Store a step's outcome and release the run in one transaction."""
         outcome = _Outcome(status, output, branch, error, resume_at)
-        async with self.store._write() as db:
-            await _finish_step(db, run_id, step_key, now, outcome)
-            return await _release_run(db, run_id, now, release)
+
+        def finish_and_release(db: sqlite3.Connection) -> WorkflowRun:
+            _finish_step(db, run_id, step_key, now, outcome)
+            return _release_run(db, run_id, now, release)
+
+        return await self.store._run_in_write_transaction(finish_and_release)
 
     async def find_step_write(self, idempotency_key: str, after_seq: int) -> str | None:
         """Return the record id a step wrote, or None."""
@@ -334,6 +364,13 @@ class SQLiteRunQueries:
 
 
 # Statements and rows ---------------------------------------------------------
+
+
+def _fetch_rows(
+    db: sqlite3.Connection, sql: str, params: Iterable[object] = ()
+) -> list[sqlite3.Row]:
+    rows: list[sqlite3.Row] = db.execute(sql, tuple(params)).fetchall()
+    return rows
 
 
 def _optional_text(moment: datetime | None) -> str | None:
@@ -385,8 +422,8 @@ def _step(row: aiosqlite.Row) -> StepExecution:
     )
 
 
-async def _wake(db: aiosqlite.Connection, run_id: str, now: datetime) -> None:
-    await db.execute(
+def _wake(db: sqlite3.Connection, run_id: str, now: datetime) -> None:
+    db.execute(
         "UPDATE workflow_runs SET wake_requested_at = ?, "
         "next_attempt_at = CASE WHEN status = 'waiting' THEN ? "
         "ELSE next_attempt_at END, updated_at = ? WHERE id = ?",
@@ -394,13 +431,11 @@ async def _wake(db: aiosqlite.Connection, run_id: str, now: datetime) -> None:
     )
 
 
-async def _insert_run(
-    db: aiosqlite.Connection, new: NewRun
-) -> tuple[WorkflowRun, bool]:
+def _insert_run(db: sqlite3.Connection, new: NewRun) -> tuple[WorkflowRun, bool]:
     now = _now()
     finished = new.status in _FINISHED
     try:
-        rows = await _fetch(
+        rows = _fetch_rows(
             db,
             "INSERT INTO workflow_runs (id, workspace_id, workflow_id, "
             "workflow_version, status, trigger, depth, event_seq, "
@@ -428,7 +463,7 @@ async def _insert_run(
             or _is_unique_violation(error, "workflow_runs.scheduled_for")
         ):
             raise
-        rows = await _fetch(
+        rows = _fetch_rows(
             db,
             "SELECT * FROM workflow_runs WHERE workflow_id = ? "
             "AND (event_seq = ? OR scheduled_for = ?)",
@@ -442,14 +477,14 @@ async def _insert_run(
     return _run(rows[0]), True
 
 
-async def _release_run(
-    db: aiosqlite.Connection, run_id: str, now: datetime, release: RunRelease
+def _release_run(
+    db: sqlite3.Connection, run_id: str, now: datetime, release: RunRelease
 ) -> WorkflowRun:
     status = release.status
     finished = _text(now) if status in _FINISHED else None
     # A wake-up requested while the lease was held makes a waiting run
     # due at once instead of at ``next_attempt_at``.
-    rows = await _fetch(
+    rows = _fetch_rows(
         db,
         "UPDATE workflow_runs SET status = ?, lease_until = NULL, "
         "next_attempt_at = CASE WHEN ? = 'waiting' "
@@ -484,14 +519,14 @@ class _Outcome:
     resume_at: datetime | None
 
 
-async def _finish_step(
-    db: aiosqlite.Connection,
+def _finish_step(
+    db: sqlite3.Connection,
     run_id: str,
     step_key: str,
     now: datetime,
     outcome: _Outcome,
 ) -> None:
-    cursor = await db.execute(
+    cursor = db.execute(
         "UPDATE workflow_step_executions SET status = ?, output = ?, "
         "branch = ?, error = ?, resume_at = ?, finished_at = ? "
         "WHERE run_id = ? AND step_key = ?",
@@ -513,8 +548,8 @@ async def _finish_step(
         )
 
 
-async def _put_record_snapshot(db: aiosqlite.Connection, state: RecordState) -> None:
-    await db.execute(
+def _put_record_snapshot(db: sqlite3.Connection, state: RecordState) -> None:
+    db.execute(
         "INSERT INTO workflow_record_snapshots (record_id, revision, data, "
         "deleted) VALUES (?, ?, ?, ?) ON CONFLICT (record_id) DO UPDATE SET "
         "revision = excluded.revision, data = excluded.data, "
@@ -529,10 +564,10 @@ async def _put_record_snapshot(db: aiosqlite.Connection, state: RecordState) -> 
     )
 
 
-async def _set_consumer_offset(
-    db: aiosqlite.Connection, name: str, seq: int, now: datetime
+def _set_consumer_offset(
+    db: sqlite3.Connection, name: str, seq: int, now: datetime
 ) -> None:
-    await db.execute(
+    db.execute(
         "INSERT INTO workflow_consumers (name, last_seq, updated_at) "
         "VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET "
         "last_seq = max(last_seq, excluded.last_seq), "
@@ -541,10 +576,10 @@ async def _set_consumer_offset(
     )
 
 
-async def _start_step(
-    db: aiosqlite.Connection, run_id: str, now: datetime, start: StepStart
+def _start_step(
+    db: sqlite3.Connection, run_id: str, now: datetime, start: StepStart
 ) -> StepExecution:
-    rows = await _fetch(
+    rows = _fetch_rows(
         db,
         "INSERT INTO workflow_step_executions (run_id, step_key, step_id, "
         "step_type, status, attempts, position, started_at, input, output) "

@@ -2,7 +2,9 @@
 
 It shares the store's connections and write lock, so workflow writes and
 record writes of one process are serialized together, and each method is
-one transaction. This module has the definitions and the trigger
+one transaction. Each write method runs its transaction as one synchronous
+function on the writer connection's thread, so it costs one round trip
+from the event loop. This module has the definitions and the trigger
 consumption; runs and step executions are in
 :mod:`store.sqlite.workflow_runs`, approvals, notifications and user
 attributes in :mod:`store.sqlite.approvals`.
@@ -11,7 +13,9 @@ attributes in :mod:`store.sqlite.approvals`.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import aiosqlite
@@ -24,13 +28,13 @@ from store.sqlite.backend import (
     SQLiteStore,
     _dump_json,
     _event,
-    _fetch,
     _now,
     _text,
     _time,
 )
 from store.sqlite.workflow_runs import (
     SQLiteRunQueries,
+    _fetch_rows,
     _put_record_snapshot,
     _set_consumer_offset,
 )
@@ -73,8 +77,9 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
     ) -> tuple[Workflow, WorkflowVersion]:
         """Create a workflow of an app with version 1 of its definition."""
         now = _now()
-        async with self.store._write() as db:
-            rows = await _fetch(
+
+        def create(db: sqlite3.Connection) -> tuple[Workflow, WorkflowVersion]:
+            rows = _fetch_rows(
                 db,
                 "SELECT 1 FROM apps WHERE id = ? AND workspace_id = ?",
                 (app_id, workspace_id),
@@ -84,7 +89,7 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
                     f"App {app_id!r} was not found in workspace {workspace_id!r}. "
                     f"Check the app id."
                 )
-            start_seq = await _max_seq(db)
+            start_seq = _max_seq(db)
             workflow = Workflow(
                 id=new_id(),
                 workspace_id=workspace_id,
@@ -95,7 +100,7 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
                 created_at=now,
                 updated_at=now,
             )
-            await db.execute(
+            db.execute(
                 "INSERT INTO workflows (id, workspace_id, app_id, name, "
                 "current_version, start_seq, created_at, updated_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -111,8 +116,10 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
                 ),
             )
             version = WorkflowVersion(workflow.id, 1, definition, author, note, now)
-            await _insert_version(db, version)
-        return workflow, version
+            _insert_version(db, version)
+            return workflow, version
+
+        return await self.store._run_in_write_transaction(create)
 
     async def save_workflow_version(
         self,
@@ -125,8 +132,9 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
     ) -> WorkflowVersion:
         """Save version n + 1 of a workflow and make it current."""
         now = _now()
-        async with self.store._write() as db:
-            rows = await _fetch(
+
+        def save(db: sqlite3.Connection) -> WorkflowVersion:
+            rows = _fetch_rows(
                 db, "SELECT current_version FROM workflows WHERE id = ?", (workflow_id,)
             )
             if not rows:
@@ -141,13 +149,15 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
             version = WorkflowVersion(
                 workflow_id, current + 1, definition, author, note, now
             )
-            await _insert_version(db, version)
-            await db.execute(
+            _insert_version(db, version)
+            db.execute(
                 "UPDATE workflows SET current_version = ?, name = ?, updated_at = ? "
                 "WHERE id = ?",
                 (version.number, name, _text(now), workflow_id),
             )
-        return version
+            return version
+
+        return await self.store._run_in_write_transaction(save)
 
     async def get_workflow(self, workflow_id: str) -> Workflow | None:
         """Return the workflow with ``workflow_id``, or None."""
@@ -225,8 +235,9 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
 
     async def set_consumer_offset(self, name: str, seq: int) -> None:
         """Move the consumer's offset forward to ``seq``, never back."""
-        async with self.store._write() as db:
-            await _set_consumer_offset(db, name, seq, _now())
+        await self.store._run_in_write_transaction(
+            partial(_set_consumer_offset, name=name, seq=seq, now=_now())
+        )
 
     async def fetch_trigger_events(
         self, after_seq: int, limit: int
@@ -282,20 +293,21 @@ class SQLiteWorkflowStore(SQLiteRunQueries, SQLiteApprovalQueries, WorkflowStore
 
     async def put_record_snapshot(self, state: RecordState) -> None:
         """Keep ``state`` unless a later revision is kept already."""
-        async with self.store._write() as db:
-            await _put_record_snapshot(db, state)
+        await self.store._run_in_write_transaction(
+            partial(_put_record_snapshot, state=state)
+        )
 
 
 # Statements and rows ---------------------------------------------------------
 
 
-async def _max_seq(db: aiosqlite.Connection) -> int:
-    rows = await _fetch(db, "SELECT max(seq) FROM outbox")
+def _max_seq(db: sqlite3.Connection) -> int:
+    rows = _fetch_rows(db, "SELECT max(seq) FROM outbox")
     return 0 if not rows or rows[0][0] is None else int(rows[0][0])
 
 
-async def _insert_version(db: aiosqlite.Connection, version: WorkflowVersion) -> None:
-    await db.execute(
+def _insert_version(db: sqlite3.Connection, version: WorkflowVersion) -> None:
+    db.execute(
         "INSERT INTO workflow_versions (workflow_id, number, definition, author, "
         "note, created_at) VALUES (?, ?, ?, ?, ?, ?)",
         (

@@ -7,7 +7,7 @@ import pytest
 
 from store import SQLiteStore
 from store.sqlite.workflows import SQLiteWorkflowStore
-from store.workflows import RunStatus
+from store.workflows import NewRun, RecordState, RunStatus
 from tests.workflows.conftest import World
 from workflows.triggers import CONSUMER_NAME, Scheduler, latest_due_time
 
@@ -334,3 +334,26 @@ async def test_batch_marks_runs_as_sent(world: World) -> None:
     now = world.clock()
     due = await world.workflows.list_due_runs(now, now - timedelta(seconds=60), 10)
     assert due == []
+
+
+async def test_failed_batch_stores_nothing(world: World) -> None:
+    workflow_id = await world.add_workflow(workflow({"type": "record_created"}))
+    record_id = await world.add_order(name="a", amount=1)
+    new = NewRun(
+        workspace_id=world.workspace.id,
+        workflow_id=workflow_id,
+        workflow_version=1,
+        trigger={"kind": "record_created"},
+        depth=1,
+        event_seq=1,
+    )
+    invalid = RecordState(record_id, 1, {"amount": float("nan")})
+
+    with pytest.raises(ValueError, match="The record data is not JSON data"):
+        await world.workflows.insert_trigger_runs(
+            [new], [invalid], CONSUMER_NAME, 99, world.clock()
+        )
+
+    assert await world.workflows.list_runs(workflow_id) == []
+    assert await world.workflows.get_consumer_offset(CONSUMER_NAME) is None
+    assert await world.workflows.get_record_snapshot(record_id) is None

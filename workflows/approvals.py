@@ -34,6 +34,7 @@ from workflows.errors import (
     ApprovalWorkspaceError,
     NotApproverError,
 )
+from workflows.steps.base import PATTERN_FORMS
 
 WORKSPACE_ROLES = frozenset({"admin", "member"})
 """Roles of API tokens; a level naming one lets every such user decide."""
@@ -62,7 +63,11 @@ _DURATION = {
 }
 _APPROVERS = {
     "type": "array",
-    "items": {"type": "string", "pattern": APPROVER_PATTERN.pattern},
+    "items": {
+        "type": "string",
+        "pattern": APPROVER_PATTERN.pattern,
+        PATTERN_FORMS: "user:<id>, role:<name> or submitter.<attribute>",
+    },
     "minItems": 1,
     "maxItems": 50,
 }

@@ -59,6 +59,7 @@ __all__ = [
     "TlsVerificationError",
     "TooManyRedirectsError",
     "find_block_reason",
+    "is_metadata_address",
     "parse_url",
 ]
 
@@ -127,6 +128,9 @@ BLOCKED_NETWORKS = _networks(
 )
 
 NAT64_NETWORK = ipaddress.IPv6Network("64:ff9b::/96")
+METADATA_NETWORKS = tuple(
+    network for network, reason in BLOCKED_NETWORKS if reason == "cloud metadata"
+)
 
 
 class OutgoingRequestError(AppgraphError):
@@ -218,8 +222,29 @@ class GuardPolicy:
             raise ValueError("max_redirects must be zero or more")
 
     def allows(self, address: IPAddress) -> bool:
-        """Return whether an operator allowed the network of ``address``."""
+        """Return whether an operator allowed the network of ``address``.
+
+        A cloud metadata address, also in an IPv6 form that embeds it, is
+        allowed only by a network of exactly that one address (a /32 or
+        /128), so a broad network such as 0.0.0.0/0 never exposes the
+        instance's credentials.
+        """
+        if is_metadata_address(address):
+            return any(
+                network.num_addresses == 1 and network.network_address == address
+                for network in self.networks
+            )
         return any(address in network for network in self.networks)
+
+
+def is_metadata_address(address: IPAddress) -> bool:
+    """Return whether ``address`` is a cloud metadata address or embeds one."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return is_metadata_address(address.ipv4_mapped)
+    if any(address in network for network in METADATA_NETWORKS):
+        return True
+    embedded = _embedded_ipv4(address)
+    return embedded is not None and is_metadata_address(embedded[1])
 
 
 def find_block_reason(address: IPAddress) -> str | None:
@@ -519,9 +544,10 @@ class GuardedClient:
                 continue
             reason = find_block_reason(address)
             if reason is not None:
-                raise BlockedAddressError(
-                    host=host, address=address, reason=f"{reason} address"
-                )
+                # Embedding reasons already end in "... of a loopback address".
+                if not reason.endswith(" address"):
+                    reason = f"{reason} address"
+                raise BlockedAddressError(host=host, address=address, reason=reason)
             checked.append(reachable)
         return checked
 
@@ -586,6 +612,13 @@ def parse_url(url: str) -> httpx.URL:
         )
     if not parsed.host:
         raise InvalidRequestError(f"URL {url!r} has no host.", host="")
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        # httpx accepts any number here, and the connect would fail every time.
+        raise InvalidRequestError(
+            f"URL for {parsed.host} has an invalid port {parsed.port}; "
+            "use a port from 1 to 65535.",
+            host=parsed.host,
+        )
     if parsed.userinfo:
         raise InvalidRequestError(
             f"URL for {parsed.host} contains a user name or password; "

@@ -36,6 +36,13 @@ STEP_ID_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 """Step ids are expression names, so ``steps.<id>`` reads a step's output."""
 
 _STEP_KEYS = frozenset({"id", "type", "label", "config"})
+NON_IANA_ZONES = frozenset({"localtime", "posixrules", "Factory"})
+"""Files of the system's zoneinfo directory that ZoneInfo loads but that are
+not IANA zone names: their meaning changes with the server."""
+
+MAX_NAME_LENGTH = 200
+"""Maximum characters of a workflow name, after stripping white space."""
+
 _TOP_KEYS = frozenset({"name", "description", "enabled", "trigger", "steps"})
 
 
@@ -144,6 +151,15 @@ def parse_workflow(data: Mapping[str, Any]) -> WorkflowDefinition:
             Problem(("name",), ErrorCode.REQUIRED, "A workflow needs a name.")
         )
         name = ""
+    elif len(name.strip()) > MAX_NAME_LENGTH:
+        problems.append(
+            Problem(
+                ("name",),
+                ErrorCode.TOO_LONG,
+                f"The workflow name has {len(name.strip())} characters; the "
+                f"maximum is {MAX_NAME_LENGTH}.",
+            )
+        )
     description = data.get("description", "")
     if not isinstance(description, str):
         problems.append(_type_problem(("description",), "text", description))
@@ -245,7 +261,14 @@ def _parse_trigger(raw: Any, problems: list[Problem]) -> Trigger | None:
     cron = raw.get("cron")
     timezone = raw.get("timezone", "UTC")
     if trigger_type is TriggerType.SCHEDULE:
-        if not isinstance(cron, str) or not cron.strip():
+        if cron is not None and not isinstance(cron, str):
+            problems.append(
+                _type_problem(
+                    (*path, "cron"), 'a cron expression such as "0 9 * * *"', cron
+                )
+            )
+            cron = None
+        elif not isinstance(cron, str) or not cron.strip():
             problems.append(
                 Problem(
                     (*path, "cron"),
@@ -307,7 +330,18 @@ def _parse_step(raw: Any, path: Path, problems: list[Problem]) -> Step | None:
         problems.append(_type_problem(path, "a step object", raw))
         return None
     step_id = raw.get("id")
-    if not isinstance(step_id, str) or not STEP_ID_PATTERN.match(step_id):
+    if step_id is None or step_id == "":
+        index = ".".join(map(str, path))
+        problems.append(
+            Problem(
+                (*path, "id"),
+                ErrorCode.REQUIRED,
+                f"Step at {index} needs an id: 1 to 64 ASCII letters, digits or "
+                f"'_', not starting with a digit.",
+            )
+        )
+        step_id = ""
+    elif not isinstance(step_id, str) or not STEP_ID_PATTERN.match(step_id):
         problems.append(
             Problem(
                 (*path, "id"),

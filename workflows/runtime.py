@@ -31,6 +31,7 @@ from workflows.definitions import WorkflowDefinitions
 from workflows.engine import Clock, Engine, utc_now
 from workflows.errors import RunStateError
 from workflows.guard import GuardedClient
+from workflows.loop_log import LoopFailureLog
 from workflows.model import TriggerType, parse_workflow
 from workflows.queue import LoopEngineHost, RunQueue, create_broker
 from workflows.settings import WorkflowSettings
@@ -378,6 +379,7 @@ class WorkflowRuntime:
         interval: float,
         wakeable: bool,
     ) -> None:
+        failures = LoopFailureLog(body.__name__, interval, self.settings.redis_url)
         while True:
             if wakeable:
                 # Cleared before the work, so a wake during it is kept.
@@ -386,8 +388,10 @@ class WorkflowRuntime:
                 await body()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("Workflow loop %s failed; retrying", body.__name__)
+            except Exception as error:
+                failures.failed(error)
+            else:
+                failures.succeeded()
             if wakeable:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), interval)

@@ -12,7 +12,11 @@ extra limits:
 * the output is cut off with an error past ``max_chars`` characters, and
   operators, filters and string methods that build large values in one step
   (``*``, ``**``, ``center``, ``format``...) are bounded or removed;
-* HTML parts are autoescaped.
+* HTML parts are autoescaped;
+* one render may run at most ``MAX_OPERATIONS`` loop iterations and calls
+  (every ``{% for %}`` counts each item, every call counts once) and at most
+  ``MAX_RENDER_SECONDS`` seconds, so nested loops or recursive macros cannot
+  hold the event loop.
 
 :func:`check_template` runs when a definition is saved, so syntax errors
 reach the admin with their line number before any run.
@@ -23,12 +27,15 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-from jinja2 import StrictUndefined
+from jinja2 import StrictUndefined, nodes
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from jinja2.utils import missing
@@ -37,7 +44,10 @@ from blocks.errors import AppgraphError
 
 __all__ = [
     "DEFAULT_MAX_CHARS",
+    "MAX_OPERATIONS",
+    "MAX_RENDER_SECONDS",
     "JsonValue",
+    "TemplateBudgetError",
     "TemplateError",
     "TemplateOutputTooLargeError",
     "TemplateRenderError",
@@ -52,6 +62,10 @@ JsonValue = None | bool | int | float | str | list["JsonValue"] | dict[str, "Jso
 
 DEFAULT_MAX_CHARS = 100_000
 MAX_EXPONENT = 1_000
+MAX_OPERATIONS = 100_000
+"""Loop iterations plus calls that one render may run."""
+MAX_RENDER_SECONDS = 5.0
+"""Wall-clock seconds one render may take, checked at each counted operation."""
 
 SAFE_TYPES = (dict, list, tuple, str, int, float, bool, type(None))
 
@@ -61,6 +75,7 @@ REMOVED_FILTERS = ("center", "indent", "wordwrap", "format", "filesizeformat")
 
 SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expression>.*)\}\}\s*$", re.DOTALL)
 TEMPLATE_FILENAME = "<template>"
+_COUNT_FILTER = "_count_iterations"
 
 
 class TemplateError(AppgraphError):
@@ -90,6 +105,66 @@ class TemplateRenderError(TemplateError):
 
 class TemplateOutputTooLargeError(TemplateRenderError):
     """The rendered output is longer than the allowed number of characters."""
+
+
+class TemplateBudgetError(TemplateRenderError):
+    """A render ran more loop iterations and calls, or longer, than allowed.
+
+    ``limit`` describes the exceeded limit, such as "100,000 loop iterations
+    and calls".
+    """
+
+    def __init__(self, limit: str, *, line: int | None = None, path: str = "") -> None:
+        self.limit = limit
+        super().__init__(f"exceeded {limit}; simplify it", line=line, path=path)
+
+
+@dataclass
+class _RenderBudget:
+    remaining: int
+    deadline: float
+
+    def charge(self, count: int = 1) -> None:
+        self.remaining -= count
+        if self.remaining < 0:
+            raise TemplateBudgetError(f"{MAX_OPERATIONS:,} loop iterations and calls")
+        if time.monotonic() > self.deadline:
+            raise TemplateBudgetError(
+                f"{MAX_RENDER_SECONDS:g} seconds of rendering time"
+            )
+
+
+_BUDGET: ContextVar[_RenderBudget | None] = ContextVar(
+    "template_render_budget", default=None
+)
+
+
+@contextmanager
+def _budget_scope() -> Iterator[None]:
+    """Give the code inside a fresh budget, unless an outer render has one."""
+    if _BUDGET.get() is not None:
+        yield
+        return
+    budget = _RenderBudget(MAX_OPERATIONS, time.monotonic() + MAX_RENDER_SECONDS)
+    token = _BUDGET.set(budget)
+    try:
+        yield
+    finally:
+        _BUDGET.reset(token)
+
+
+def _charge(count: int = 1) -> None:
+    budget = _BUDGET.get()
+    if budget is None:
+        # Only renders through this module's functions are bounded.
+        raise TemplateRenderError("templates render only through render_template")
+    budget.charge(count)
+
+
+def _count_iterations(iterable: Iterable[Any]) -> Iterator[Any]:
+    for item in iterable:
+        _charge()
+        yield item
 
 
 class _Undefined(StrictUndefined):
@@ -123,6 +198,25 @@ class _RestrictedEnvironment(ImmutableSandboxedEnvironment):
         )
         for name in REMOVED_FILTERS:
             self.filters.pop(name, None)
+        self.filters[_COUNT_FILTER] = _count_iterations
+
+    def _parse(
+        self, source: str, name: str | None, filename: str | None
+    ) -> nodes.Template:
+        # Every loop iterates through _count_iterations, which charges the
+        # render's budget one operation per item. Sandboxes have no hook for
+        # iteration, so the parsed tree is rewritten before compilation.
+        tree = super()._parse(source, name, filename)
+        for loop in tree.find_all(nodes.For):
+            loop.iter = nodes.Filter(
+                loop.iter, _COUNT_FILTER, [], [], None, None, lineno=loop.lineno
+            )
+        return tree
+
+    def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        # Counting calls bounds recursive macros and recursive loops.
+        _charge()
+        return super().call(context, obj, *args, **kwargs)
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
         if not isinstance(obj, SAFE_TYPES) or attr in UNSAFE_METHODS:
@@ -200,12 +294,9 @@ def render_template(
             error.message or str(error), line=error.lineno, path=path
         ) from None
 
-    # NOTE: CPU time is not bounded. Nested loops that produce no output (for
-    # example over two 100,000-item ranges) run until they finish, so the
-    # caller should render in a worker, never in a request handler.
     parts: list[str] = []
     length = 0
-    with _render_errors(path):
+    with _render_errors(path), _budget_scope():
         for chunk in template.generate(dict(context)):
             length += len(chunk)
             if length > max_chars:
@@ -236,7 +327,8 @@ def render_json_template(
         TemplateRenderError: rendering failed, a value is not JSON, or the
             encoded result exceeds ``max_chars``.
     """
-    rendered = _render_json(template, dict(context), path, max_chars)
+    with _budget_scope():
+        rendered = _render_json(template, dict(context), path, max_chars)
     encoded_length = len(json.dumps(rendered, ensure_ascii=False))
     if encoded_length > max_chars:
         raise TemplateOutputTooLargeError(
@@ -278,7 +370,7 @@ def _evaluate(expression: str, context: dict[str, Any], path: str) -> JsonValue:
             error.message or str(error), line=error.lineno, path=path
         ) from None
 
-    with _render_errors(path):
+    with _render_errors(path), _budget_scope():
         value = compiled(**context)
         if isinstance(value, jinja2.Undefined):
             str(value)  # StrictUndefined raises UndefinedError naming the variable.
@@ -330,11 +422,12 @@ def _render_errors(path: str) -> Iterator[None]:
     except TemplateError as error:
         if error.line is not None and error.path:
             raise
-        raise type(error)(
-            error.detail,
-            line=error.line or _template_line(error),
-            path=error.path or path,
-        ) from None
+        line = error.line or _template_line(error)
+        if isinstance(error, TemplateBudgetError):
+            raise TemplateBudgetError(
+                error.limit, line=line, path=error.path or path
+            ) from None
+        raise type(error)(error.detail, line=line, path=error.path or path) from None
     except Exception as error:
         raise TemplateRenderError(
             _describe(error), line=_template_line(error), path=path

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
 from blocks.errors import AppgraphError
 from blocks.expressions import ExpressionError, parse_cached
@@ -388,9 +388,15 @@ class Scheduler:
         self.enqueue = enqueue
         self.clock = clock
         self._definitions = _DefinitionCache()
+        self._failed: set[tuple[str, int]] = set()
 
     async def fire_due(self) -> list[WorkflowRun]:
-        """Create a run for every schedule that is due now; return new runs."""
+        """Create a run for every schedule that is due now; return new runs.
+
+        A workflow whose schedule fails (a cron that never matches, a time
+        zone that is gone) is logged once per version and skipped, so the
+        other schedules keep running.
+        """
         now = self.clock()
         created_runs = []
         for workflow, version in await self.workflows.list_current_workflows():
@@ -400,36 +406,68 @@ class Scheduler:
             trigger = definition.trigger
             if trigger.type is not TriggerType.SCHEDULE or trigger.cron is None:
                 continue
-            last = await self.workflows.last_scheduled_for(workflow.id)
-            since = max(last, version.created_at) if last else version.created_at
-            due = latest_due_time(trigger.cron, trigger.timezone, since, now)
-            if due is None:
+            try:
+                run = await self._fire(workflow, version, trigger.cron, trigger, now)
+            except (CroniterError, ValueError, KeyError) as error:
+                self._report(workflow, version, error)
                 continue
-            run, created = await self.workflows.insert_run(
-                NewRun(
-                    workspace_id=workflow.workspace_id,
-                    workflow_id=workflow.id,
-                    workflow_version=version.number,
-                    trigger={
-                        "kind": TriggerType.SCHEDULE.value,
-                        "scheduled_for": due.isoformat(),
-                        "outbox_seq": await self.workflows.max_event_seq(),
-                    },
-                    depth=1,
-                    scheduled_for=due,
-                )
-            )
-            if created:
-                logger.info(
-                    "Schedule of workflow %s due at %s started run %s",
-                    workflow.id,
-                    due.isoformat(),
-                    run.id,
-                )
+            if run is not None:
                 created_runs.append(run)
         if created_runs:
             await self.enqueue([run.id for run in created_runs])
         return created_runs
+
+    async def _fire(
+        self,
+        workflow: Workflow,
+        version: WorkflowVersion,
+        cron: str,
+        trigger: Trigger,
+        now: datetime,
+    ) -> WorkflowRun | None:
+        last = await self.workflows.last_scheduled_for(workflow.id)
+        since = max(last, version.created_at) if last else version.created_at
+        due = latest_due_time(cron, trigger.timezone, since, now)
+        if due is None:
+            return None
+        run, created = await self.workflows.insert_run(
+            NewRun(
+                workspace_id=workflow.workspace_id,
+                workflow_id=workflow.id,
+                workflow_version=version.number,
+                trigger={
+                    "kind": TriggerType.SCHEDULE.value,
+                    "scheduled_for": due.isoformat(),
+                    "outbox_seq": await self.workflows.max_event_seq(),
+                },
+                depth=1,
+                scheduled_for=due,
+            )
+        )
+        if not created:
+            return None
+        logger.info(
+            "Schedule of workflow %s due at %s started run %s",
+            workflow.id,
+            due.isoformat(),
+            run.id,
+        )
+        return run
+
+    def _report(
+        self, workflow: Workflow, version: WorkflowVersion, error: Exception
+    ) -> None:
+        key = (workflow.id, version.number)
+        if key in self._failed:
+            return
+        self._failed.add(key)
+        logger.error(
+            "Schedule of workflow %s version %d skipped: %s: %s",
+            workflow.id,
+            version.number,
+            type(error).__name__,
+            error,
+        )
 
 
 def latest_due_time(

@@ -3,28 +3,43 @@
 :func:`check_workflow` rejects the definition with every problem found, each
 located by its path in the JSON form: unknown step types and branches,
 configs that break their step type's JSON schema, expressions that do not
-parse, unknown apps and fields, duplicate step ids, and invalid triggers.
+parse, names that expressions read but the engine does not provide, unknown
+apps and fields, duplicate step ids, and invalid triggers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from blocks.errors import ErrorCode, Path, Problem
 from blocks.expressions import ExpressionError, parse_cached
 from workflows.errors import WorkflowDefinitionError
 from workflows.model import (
+    NON_IANA_ZONES,
     RECORD_TRIGGERS,
     TriggerType,
     WorkflowDefinition,
     parse_workflow,
 )
-from workflows.steps.base import StepConfigContext
+from workflows.references import reference_problems
+from workflows.steps.base import StepConfigContext, with_article
 from workflows.steps.registry import StepRegistry
+
+CRON_MACROS = (
+    "@yearly",
+    "@annually",
+    "@monthly",
+    "@weekly",
+    "@daily",
+    "@midnight",
+    "@hourly",
+)
+"""Names croniter accepts in place of five cron fields."""
 
 MAX_STEPS = 500
 """Most steps of one definition, counting steps inside branches."""
@@ -40,7 +55,9 @@ def check_workflow(
     """
     definition = parse_workflow(data)
     problems = _trigger_problems(definition, context)
-    problems.extend(_step_problems(definition, registry, context))
+    valid_configs: set[Path] = set()
+    problems.extend(_step_problems(definition, registry, context, valid_configs))
+    problems.extend(reference_problems(definition, registry, valid_configs))
     if problems:
         raise WorkflowDefinitionError(problems)
     return definition
@@ -66,33 +83,67 @@ def _trigger_problems(
                 )
             )
     if trigger.type is TriggerType.SCHEDULE and trigger.cron is not None:
-        if not croniter.is_valid(trigger.cron):
-            problems.append(
-                Problem(
-                    (*path, "cron"),
-                    ErrorCode.INVALID,
-                    f"Invalid cron expression {trigger.cron!r}; expected five "
-                    f"fields such as '0 9 * * MON-FRI'.",
-                )
-            )
-        try:
-            ZoneInfo(trigger.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            problems.append(
-                Problem(
-                    (*path, "timezone"),
-                    ErrorCode.INVALID,
-                    f"Unknown time zone {trigger.timezone!r}; use an IANA name "
-                    f"such as 'Europe/Paris'.",
-                )
-            )
+        problems.extend(_schedule_problems(trigger.cron, trigger.timezone, path))
     return problems
+
+
+def _schedule_problems(cron: str, timezone: str, path: Path) -> list[Problem]:
+    problems = []
+    cron_problem = check_cron(cron)
+    if cron_problem is not None:
+        problems.append(Problem((*path, "cron"), ErrorCode.INVALID, cron_problem))
+    if timezone in NON_IANA_ZONES:
+        problems.append(
+            Problem(
+                (*path, "timezone"),
+                ErrorCode.INVALID,
+                f"Time zone {timezone!r} depends on the server's files and is not "
+                f"an IANA name; use one such as 'Africa/Dar_es_Salaam' or 'UTC'.",
+            )
+        )
+        return problems
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append(
+            Problem(
+                (*path, "timezone"),
+                ErrorCode.INVALID,
+                f"Unknown time zone {timezone!r}; use an IANA name such as "
+                f"'Europe/Paris'.",
+            )
+        )
+    return problems
+
+
+def check_cron(cron: str) -> str | None:
+    """Return why ``cron`` is not a usable schedule, or None if it is.
+
+    A schedule has five fields (minute, hour, day of month, month, day of
+    week) or is one of :data:`CRON_MACROS`, and matches a date within
+    croniter's search of 50 years after now.
+    """
+    fields = cron.split()
+    if len(fields) == 1 and fields[0] in CRON_MACROS:
+        return None
+    if len(fields) != 5 or not croniter.is_valid(cron):
+        # The macros are in the documentation; this message stays short.
+        return (
+            f"Invalid cron expression {cron!r}; expected five fields such as "
+            f"'0 9 * * MON-FRI'."
+        )
+    try:
+        croniter(cron, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError:
+        return f"cron {cron!r} never matches a date; check the day and the month."
+    return None
 
 
 def _step_problems(
     definition: WorkflowDefinition,
     registry: StepRegistry,
     context: StepConfigContext,
+    valid_configs: set[Path],
 ) -> list[Problem]:
     problems: list[Problem] = []
     seen: dict[str, Path] = {}
@@ -131,8 +182,8 @@ def _step_problems(
                     Problem(
                         (*path, branch),
                         ErrorCode.UNKNOWN_FIELD,
-                        f"A {step.type} step has no branch {branch!r}; its "
-                        f"branches are {allowed}.",
+                        f"{with_article(step.type).capitalize()} step has no "
+                        f"branch {branch!r}; its branches are {allowed}.",
                     )
                 )
         if step.type in ("set_fields",) and (
@@ -149,6 +200,8 @@ def _step_problems(
                 )
             )
         config_problems = step_type.validate_config(step, context)
+        if not config_problems:
+            valid_configs.add(path)
         problems.extend(p.with_prefix((*path, "config")) for p in config_problems)
     if count > MAX_STEPS:
         problems.append(

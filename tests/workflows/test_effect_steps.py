@@ -100,7 +100,7 @@ async def test_http_request_client_error_fails_at_once(
 
     assert run.status is RunStatus.FAILED
     assert run.error is not None
-    assert run.error.startswith("HTTP call to http://127.0.0.1:")
+    assert run.error.startswith("Step 'hook': HTTP call to http://127.0.0.1:")
     assert run.error.endswith("/status/404 failed with status 404.")
 
 

@@ -101,9 +101,10 @@ async def test_literal_address_rejected(address: str, reason: str) -> None:
         await client.request("GET", f"http://{host}/latest/meta-data/")
 
     parsed = ipaddress.ip_address(address)
-    assert caught.value.reason == f"{reason} address"
+    expected = reason if reason.endswith(" address") else f"{reason} address"
+    assert caught.value.reason == expected
     assert caught.value.address == parsed
-    assert f"({parsed}) was blocked: {reason} address" in str(caught.value)
+    assert f"({parsed}) was blocked: {expected}" in str(caught.value)
     assert caught.value.retryable is False
 
 
@@ -116,8 +117,9 @@ async def test_resolved_name_rejected(address: str, reason: str) -> None:
         await client.request("GET", "https://internal.example.com/admin")
 
     assert caught.value.host == "internal.example.com"
+    expected = reason if reason.endswith(" address") else f"{reason} address"
     assert str(caught.value).startswith("Request to internal.example.com (")
-    assert f"{reason} address" in str(caught.value)
+    assert f"was blocked: {expected}." in str(caught.value)
     assert resolver.lookups == ["internal.example.com"]
 
 
@@ -402,3 +404,86 @@ def test_errors_share_root() -> None:
 def test_policy_rejects_invalid_limits(arguments: dict[str, int], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         GuardPolicy(**arguments)  # type: ignore[arg-type]
+
+
+BROAD_POLICY = GuardPolicy(allowed_networks=["0.0.0.0/0", "::/0"])
+
+METADATA_FORMS = [
+    ("169.254.169.254", "cloud metadata address"),
+    ("169.254.170.2", "cloud metadata address"),
+    ("fd00:ec2::254", "cloud metadata address"),
+    ("::ffff:169.254.169.254", "IPv4-mapped cloud metadata address"),
+    ("64:ff9b::a9fe:a9fe", "NAT64 embedding of a cloud metadata address"),
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), METADATA_FORMS)
+async def test_broad_network_keeps_metadata_blocked(address: str, reason: str) -> None:
+    client = GuardedClient(BROAD_POLICY, resolver=StaticResolver({}))
+    host = f"[{address}]" if ":" in address else address
+
+    with pytest.raises(BlockedAddressError) as caught:
+        await client.request("GET", f"http://{host}/latest/meta-data/")
+
+    assert caught.value.reason == reason
+    assert f"was blocked: {reason}" in str(caught.value)
+
+
+@pytest.mark.parametrize(("address", "reason"), METADATA_FORMS)
+async def test_broad_network_resolved_metadata_blocked(
+    address: str, reason: str
+) -> None:
+    resolver = StaticResolver({"meta.example.com": [address]})
+    client = GuardedClient(BROAD_POLICY, resolver=resolver)
+
+    with pytest.raises(BlockedAddressError) as caught:
+        await client.request("GET", "http://meta.example.com/")
+
+    assert caught.value.reason == reason
+
+
+async def test_broad_network_redirect_to_metadata(receiver: HttpReceiver) -> None:
+    client = GuardedClient(BROAD_POLICY, resolver=StaticResolver({}))
+
+    for target in (
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::ffff:169.254.169.254]/latest/meta-data/",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+    ):
+        with pytest.raises(BlockedAddressError) as caught:
+            await client.request("GET", receiver.url(f"/redirect?to={target}"))
+        assert "cloud metadata address" in str(caught.value)
+
+    assert {r.path.split("?")[0] for r in receiver.requests} == {"/redirect"}
+
+
+def test_exact_network_allows_metadata() -> None:
+    policy = GuardPolicy(allowed_networks=["169.254.169.254/32", "fd00:ec2::254/128"])
+
+    assert policy.allows(ipaddress.ip_address("169.254.169.254"))
+    assert policy.allows(ipaddress.ip_address("fd00:ec2::254"))
+    assert not policy.allows(ipaddress.ip_address("169.254.170.2"))
+
+
+def test_broad_network_allows_other_ranges() -> None:
+    assert BROAD_POLICY.allows(ipaddress.ip_address("10.0.0.1"))
+    assert BROAD_POLICY.allows(ipaddress.ip_address("169.254.1.1"))
+    assert not BROAD_POLICY.allows(ipaddress.ip_address("169.254.169.254"))
+    assert not GuardPolicy(allowed_networks=["169.254.0.0/16"]).allows(
+        ipaddress.ip_address("169.254.169.254")
+    )
+
+
+@pytest.mark.parametrize("port", [0, 65536, 99999])
+async def test_invalid_port_rejected(port: int) -> None:
+    resolver = StaticResolver({})
+    client = GuardedClient(LOOPBACK_ONLY, resolver=resolver)
+
+    with pytest.raises(InvalidRequestError) as caught:
+        await client.request("GET", f"http://127.0.0.1:{port}/")
+
+    assert str(caught.value) == (
+        f"URL for 127.0.0.1 has an invalid port {port}; use a port from 1 to 65535."
+    )
+    assert caught.value.retryable is False
+    assert resolver.lookups == []

@@ -7,6 +7,7 @@ import pytest
 
 from workflows.templates import (
     JsonValue,
+    TemplateBudgetError,
     TemplateOutputTooLargeError,
     TemplateRenderError,
     TemplateSyntaxError,
@@ -213,3 +214,52 @@ def test_check_json_template_path() -> None:
 
     assert caught.value.path == "body.a.b[1]"
     assert str(caught.value).startswith("Template at body.a.b[1] line 1: ")
+
+
+BUDGET_MESSAGE = "exceeded 100,000 loop iterations and calls; simplify it"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(50000) %}{% for j in range(50000) %}{% endfor %}"
+        "{% endfor %}done",
+        "{% for a in record.name * 1000 %}{% for b in record.name * 1000 %}"
+        "{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}"
+        "{% endmacro %}{{ f(40) }}",
+        "{% for i in range(60000) %}{% endfor %}{% for i in range(60000) %}"
+        "{% endfor %}",
+    ],
+)
+def test_loop_budget_exceeded(source: str) -> None:
+    with pytest.raises(TemplateBudgetError) as caught:
+        render_template(source, CONTEXT, path="text")
+
+    assert str(caught.value) == f"Template at text line 1: {BUDGET_MESSAGE}"
+    assert caught.value.limit == "100,000 loop iterations and calls"
+
+
+def test_loop_budget_allows_normal_loops() -> None:
+    source = "{% for i in range(3) if i > 0 %}{{ i }}{% else %}none{% endfor %}"
+
+    assert render_template(source, CONTEXT) == "12"
+    assert render_template("{% for i in range(99000) %}{% endfor %}ok", CONTEXT) == (
+        "ok"
+    )
+
+
+def test_loop_budget_fresh_per_render() -> None:
+    source = "{% for i in range(90000) %}{% endfor %}ok"
+
+    assert render_template(source, CONTEXT) == "ok"
+    assert render_template(source, CONTEXT) == "ok"
+
+
+def test_json_template_shares_budget() -> None:
+    loop = "{% for i in range(60000) %}{% endfor %}x"
+
+    with pytest.raises(TemplateBudgetError) as caught:
+        render_json_template({"a": loop, "b": loop}, CONTEXT)
+
+    assert str(caught.value) == f"Template at body.b line 1: {BUDGET_MESSAGE}"

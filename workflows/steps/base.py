@@ -23,6 +23,7 @@ from blocks.errors import ErrorCode, Path, Problem
 from blocks.expressions import ExpressionError, parse_cached
 from workflows.errors import StepError
 from workflows.model import Step
+from workflows.templates import TemplateBudgetError, TemplateError
 
 if TYPE_CHECKING:
     from blocks.registry import BlockRegistry
@@ -167,6 +168,23 @@ class StepContext:
                 retryable=False,
             ) from error
 
+    def template_error(self, where: str, error: TemplateError) -> StepError:
+        """Return the non-retryable StepError for a template that failed to render.
+
+        The same template fails the same way on the same snapshot, so no
+        attempt is repeated.
+        """
+        if isinstance(error, TemplateBudgetError):
+            return StepError(
+                f"Template of step {self.step.id!r} in {where} exceeded "
+                f"{error.limit}; simplify it.",
+                retryable=False,
+            )
+        return StepError(
+            f"Step {self.step.id!r}: the template in {where} failed: {error}",
+            retryable=False,
+        )
+
     def template_context(self) -> dict[str, Any]:
         """Return :attr:`env` as JSON data, the context of templates."""
         context: dict[str, Any] = to_json(dict(self.env))
@@ -216,7 +234,8 @@ class StepType:
                 Problem(
                     tuple(error.absolute_path),
                     ErrorCode.INVALID_CONFIG,
-                    f"Invalid config for a {self.name} step: {error.message}.",
+                    f"Invalid config for {with_article(self.name)} step: "
+                    f"{_schema_message(error)}.",
                 )
             )
         if problems:
@@ -247,6 +266,28 @@ class StepType:
                 retryable failure, with its message.
         """
         raise NotImplementedError(f"Step type {self.name!r} does not implement run.")
+
+
+PATTERN_FORMS = "x-pattern-forms"
+"""Config schema keyword beside ``pattern`` that describes the accepted forms,
+shown in the error message instead of the regular expression."""
+
+
+def with_article(word: str) -> str:
+    """Return ``word`` after "a" or "an", by its first letter."""
+    article = "an" if word[:1].lower() in "aeiou" else "a"
+    return f"{article} {word}"
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    # A regular expression means little to an admin, so a schema may name
+    # the accepted forms in PATTERN_FORMS, which JSON Schema ignores.
+    schema = error.schema
+    if error.validator == "pattern" and isinstance(schema, Mapping):
+        forms = schema.get(PATTERN_FORMS)
+        if isinstance(forms, str):
+            return f"{error.instance!r} is invalid; expected {forms}"
+    return error.message
 
 
 def to_json(value: object) -> Any:

@@ -423,10 +423,7 @@ class _ApprovalRun:
         try:
             return render_template(source, context, path=key)
         except TemplateError as error:
-            raise StepError(
-                f"Step {self.ctx.step.id!r}: the template in {key} failed: {error}",
-                retryable=False,
-            ) from error
+            raise self.ctx.template_error(key, error) from error
 
     # Record status and output ----------------------------------------------
 

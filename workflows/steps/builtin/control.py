@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from blocks.errors import ErrorCode, Path, Problem
 from workflows.errors import StepError
-from workflows.model import Step
+from workflows.model import NON_IANA_ZONES, Step
 from workflows.steps.base import (
     NO_RETRY,
     RetryPolicy,
@@ -19,6 +19,7 @@ from workflows.steps.base import (
     StepType,
     to_json,
 )
+from workflows.templates import TemplateError, check_template, render_template
 
 _EXPRESSION = {"type": "string", "minLength": 1}
 
@@ -190,12 +191,34 @@ class FailStepType(StepType):
     }
     retry: ClassVar[RetryPolicy] = NO_RETRY
 
+    def validate_config(self, step: Step, context: StepConfigContext) -> list[Problem]:
+        """Check the schema and the message template."""
+        problems = super().validate_config(step, context)
+        if problems:
+            return problems
+        try:
+            check_template(step.config["message"], path="message")
+        except TemplateError as error:
+            problems.append(
+                Problem(
+                    ("message",), ErrorCode.INVALID_CONFIG, f"Invalid template: {error}"
+                )
+            )
+        return problems
+
     async def run(self, ctx: StepContext) -> StepOutcome:
-        """Raise the configured message as a permanent step error."""
-        raise StepError(ctx.step.config["message"], retryable=False)
+        """Render the message and raise it as a permanent step error."""
+        source = ctx.step.config["message"]
+        try:
+            message = render_template(source, ctx.template_context(), path="message")
+        except TemplateError as error:
+            raise ctx.template_error("message", error) from error
+        raise StepError(message, retryable=False)
 
 
 def _zone(name: str) -> ZoneInfo | None:
+    if name in NON_IANA_ZONES:
+        return None
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
@@ -217,8 +240,13 @@ def _moment(value: object, zone: ZoneInfo, ctx: StepContext) -> datetime:
     if isinstance(value, date):
         return datetime.combine(value, time(0), tzinfo=zone)
     if value is None:
-        # An empty date field means there is nothing to wait for.
-        return ctx.now.astimezone(UTC)
+        # Completing at once would hide an empty or misspelled field.
+        raise StepError(
+            f"'until' of step {ctx.step.id!r} gave null; make the expression "
+            f"give a date or datetime, for example by checking the field in a "
+            f"condition step before the wait.",
+            retryable=False,
+        )
     raise StepError(
         f"Step {ctx.step.id!r}: 'until' must give a date or datetime, got "
         f"{type(value).__name__}.",

@@ -65,10 +65,7 @@ def _render(ctx: StepContext, source: str, key: str, html: bool = False) -> str:
     try:
         return render_template(source, ctx.template_context(), html=html, path=key)
     except TemplateError as error:
-        raise StepError(
-            f"Step {ctx.step.id!r}: the template in {key} failed: {error}",
-            retryable=False,
-        ) from error
+        raise ctx.template_error(key, error) from error
 
 
 class SendEmailStepType(StepType):
@@ -121,7 +118,9 @@ class SendEmailStepType(StepType):
         try:
             result = await send_email(smtp, email, idempotency_key=ctx.idempotency_key)
         except EmailDeliveryError as error:
-            raise StepError(str(error), retryable=error.retryable) from error
+            raise StepError(
+                f"Step {ctx.step.id!r}: {error}", retryable=error.retryable
+            ) from error
         return StepOutcome(
             {
                 "message_id": result.message_id,
@@ -166,7 +165,9 @@ class SendSmsStepType(StepType):
         try:
             result = await provider.send(message, idempotency_key=ctx.idempotency_key)
         except SmsDeliveryError as error:
-            raise StepError(str(error), retryable=error.retryable) from error
+            raise StepError(
+                f"Step {ctx.step.id!r}: {error}", retryable=error.retryable
+            ) from error
         return StepOutcome(
             {
                 "provider": result.provider,
@@ -228,7 +229,9 @@ class HttpRequestStepType(StepType):
             )
         except HttpCallError as error:
             raise StepError(
-                str(error), retryable=error.retryable, retry_after=error.retry_after
+                f"Step {ctx.step.id!r}: {error}",
+                retryable=error.retryable,
+                retry_after=error.retry_after,
             ) from error
         return StepOutcome(result.to_json())
 

@@ -107,10 +107,7 @@ def _render(ctx: StepContext, source: str, where: str) -> str:
     try:
         return render_template(source, ctx.template_context(), path=where)
     except TemplateError as error:
-        raise StepError(
-            f"Step {ctx.step.id!r}: the template in {where} failed: {error}",
-            retryable=False,
-        ) from error
+        raise ctx.template_error(where, error) from error
 
 
 class _AppStepType(StepType):

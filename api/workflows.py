@@ -5,6 +5,7 @@ workspace is reported as not found. Admins read and edit every workflow of
 their workspace. Members see, and may start, the enabled workflows with a
 manual trigger of apps shared with members, and see the runs they started.
 Expected failures of mutations become ``UserError`` lists on the payload.
+The approval operations are in :mod:`api.workflow_approvals`.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from graphql import GraphQLError
 from strawberry.scalars import JSON
@@ -24,6 +25,7 @@ from api.operations import user_errors
 from api.schema import static as gql
 from api.schema import workflows as wgql
 from api.services import PageSizeError, Services
+from api.workflow_approvals import WorkflowApprovalOperations
 from blocks.errors import (
     AppgraphError,
     ConflictError,
@@ -41,14 +43,8 @@ from store.workflows import (
     WorkflowVersion,
 )
 from workflows import WorkflowRuntime
-from workflows.approvals import ApprovalState
 from workflows.definitions import WorkflowDiff
-from workflows.errors import (
-    ApprovalError,
-    ApprovalWorkspaceError,
-    RunStateError,
-    WorkflowDefinitionError,
-)
+from workflows.errors import RunStateError, WorkflowDefinitionError
 from workflows.model import TriggerType, WorkflowDefinition, parse_workflow
 
 logger = logging.getLogger(__name__)
@@ -81,7 +77,7 @@ class _Visible:
     definition: WorkflowDefinition
 
 
-class WorkflowOperations:
+class WorkflowOperations(WorkflowApprovalOperations):
     """The resolvers' view of the workflow runtime, per process.
 
     Args:
@@ -241,34 +237,6 @@ class WorkflowOperations:
             ],
         )
 
-    @staticmethod
-    def approval_object(state: ApprovalState) -> wgql.WorkflowApproval:
-        """Return the GraphQL object of an approval step's state."""
-        return wgql.WorkflowApproval(
-            run_id=state.run_id,  # type: ignore[arg-type]
-            step_key=state.step_key,
-            workflow_id=state.workflow_id,  # type: ignore[arg-type]
-            record_id=state.record_id,  # type: ignore[arg-type]
-            level=state.level + 1,
-            level_count=state.level_count,
-            status=wgql.WorkflowApprovalStatus(state.status.value),
-            escalated=state.escalated,
-            approvers=list(state.approvers),
-            approver_roles=list(state.approver_roles),
-            deadline=state.deadline,
-            decisions=[
-                wgql.WorkflowApprovalDecision(
-                    level=decision.level + 1,
-                    user_id=decision.user_id,
-                    decision=wgql.WorkflowApprovalDecisionKind(decision.decision.value),
-                    comment=decision.comment,
-                    decided_at=decision.decided_at,
-                )
-                for decision in state.decisions
-            ],
-            reason=state.reason,
-        )
-
     # Queries ---------------------------------------------------------------
 
     async def list_workflows(
@@ -400,13 +368,6 @@ class WorkflowOperations:
             for entry in entries
         ]
 
-    async def pending_approvals(self, caller: Caller) -> list[wgql.WorkflowApproval]:
-        """Return the approval steps waiting for the caller's decision."""
-        states = await self.runtime.list_pending_approvals(
-            caller.workspace_id, caller.user_id, _role(caller)
-        )
-        return [self.approval_object(state) for state in states]
-
     # Mutations -------------------------------------------------------------
 
     async def create(
@@ -535,39 +496,6 @@ class WorkflowOperations:
         logger.info("User %s retried workflow run %s", caller.user_id, run_id)
         return wgql.WorkflowRunPayload(run=self.run_object(run), errors=[])
 
-    async def decide_approval(
-        self, caller: Caller, input: wgql.WorkflowApprovalDecideInput
-    ) -> wgql.WorkflowApprovalPayload:
-        """Store the caller's decision on an approval step and wake its run."""
-        run_id = str(input.run)
-        missing = f"No workflow run {run_id!r} in this workspace."
-        run = await self.runtime.workflows.get_run(run_id)
-        if run is None or run.workspace_id != caller.workspace_id:
-            return _approval_failure(["run"], ErrorCode.NOT_FOUND, missing)
-        decision: Literal["approve", "reject"] = (
-            "approve"
-            if input.decision is wgql.WorkflowApprovalDecisionKind.APPROVE
-            else "reject"
-        )
-        try:
-            state = await self.runtime.decide_approval(
-                run_id,
-                input.step_key,
-                workspace_id=caller.workspace_id,
-                user_id=caller.user_id,
-                role=_role(caller),
-                decision=decision,
-                comment=input.comment,
-            )
-        except ApprovalWorkspaceError:
-            return _approval_failure(["run"], ErrorCode.NOT_FOUND, missing)
-        except ApprovalError as error:
-            path = [] if error.code is ErrorCode.FORBIDDEN else ["stepKey"]
-            return _approval_failure(path, error.code, str(error))
-        return wgql.WorkflowApprovalPayload(
-            approval=self.approval_object(state), errors=[]
-        )
-
     # Subscriptions ---------------------------------------------------------
 
     async def run_events(
@@ -621,18 +549,6 @@ def _members_may_start(app: App, definition: WorkflowDefinition) -> bool:
         app.shared_with_members
         and definition.enabled
         and definition.trigger.type is TriggerType.MANUAL
-    )
-
-
-def _role(caller: Caller) -> str:
-    return "admin" if caller.is_admin else "member"
-
-
-def _approval_failure(
-    path: list[str], code: ErrorCode, message: str
-) -> wgql.WorkflowApprovalPayload:
-    return wgql.WorkflowApprovalPayload(
-        approval=None, errors=[gql.UserError(path=path, code=code, message=message)]
     )
 
 

@@ -15,24 +15,21 @@ fetches (through :func:`fetch_external_options`) and submits a value, and in
 steps need the other values of the record, so they run in
 :meth:`ExternalApiBlockType.fetch_value`, which the submission pipeline calls
 once every submitted value is normalized.
+
+Templates, request building and sending are in ``_external_request``,
+extract paths in ``_external_extract`` and the response cache in
+``_external_cache``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import logging
-import math
 import re
-import time
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from datetime import time as time_of_day
 from decimal import Decimal
 from typing import Any, ClassVar
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from graphql import (
     GraphQLBoolean,
@@ -42,7 +39,25 @@ from graphql import (
 )
 
 from blocks.base import BlockType, ConfigContext, HttpClient, IndexKind, ValueContext
-from blocks.builtin._expressions import check_expression
+from blocks.builtin._external_extract import (
+    check_path,
+    follow_path,
+    parse_extract_path,
+    shape_problem,
+)
+from blocks.builtin._external_request import (
+    DEFAULT_TIMEOUT,
+    FETCH_FAILED,
+    all_placeholders,
+    as_json,
+    as_text,
+    body_templates,
+    check_headers,
+    check_template,
+    check_url,
+    fetch_document,
+    request_method,
+)
 from blocks.builtin._support import (
     config_problem,
     describe,
@@ -52,8 +67,7 @@ from blocks.builtin._support import (
     to_decimal,
 )
 from blocks.definition import Block
-from blocks.errors import AppgraphError, ErrorCode, Problem, ValueProblem
-from blocks.expressions import ExpressionError, parse_cached
+from blocks.errors import ErrorCode, Problem, ValueProblem
 from blocks.filters import FieldPath, FilterNode, Operand
 from blocks.types import TypeLibrary, compile_presence_filter, compile_scalar_filter
 
@@ -64,8 +78,6 @@ __all__ = [
     "parse_extract_path",
 ]
 
-logger = logging.getLogger(__name__)
-
 TEXT = "text"
 NUMBER = "number"
 BOOLEAN = "boolean"
@@ -75,18 +87,12 @@ OPTIONS_MODE = "options"
 ON_SUBMIT = "on_submit"
 ON_REQUEST = "on_request"
 
-DEFAULT_TIMEOUT = 5.0
-"""Seconds; the guard policy's own timeout still applies when it is shorter."""
 MAX_TIMEOUT = 30.0
 MAX_CACHE_SECONDS = 86_400
 MAX_URL_LENGTH = 2048
 MAX_TEXT_LENGTH = 10_000
 MAX_OPTIONS = 1000
 MAX_LISTED_OPTIONS = 10
-
-# TODO: a dedicated FETCH_FAILED code in blocks.errors.ErrorCode would let
-# clients tell an unreachable API from an invalid value; INVALID is used now.
-FETCH_FAILED = ErrorCode.INVALID
 
 _OPERANDS: dict[str, Operand | None] = {
     TEXT: Operand.TEXT,
@@ -95,15 +101,7 @@ _OPERANDS: dict[str, Operand | None] = {
     JSON: None,
 }
 
-_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_EXTRACT_STEP = re.compile(r"\[(-?[0-9]+)\]|([^.\[\]]+)")
-
-# Headers that the HTTP client sets itself.
-_RESERVED_HEADERS = frozenset(
-    {"host", "content-length", "transfer-encoding", "connection", "te", "upgrade"}
-)
 
 _SECRET_HEADER_SCHEMA = object_schema(
     {
@@ -259,10 +257,10 @@ class ExternalApiBlockType(BlockType):
         if problems:
             return problems
         config = block.config
-        problems.extend(_check_url(config["url"]))
-        problems.extend(_check_headers(config.get("headers", {})))
+        problems.extend(check_url(config["url"]))
+        problems.extend(check_headers(config.get("headers", {})))
         if "body" in config:
-            if _method(block) != "POST":
+            if request_method(block) != "POST":
                 problems.append(
                     config_problem(
                         ("body",),
@@ -270,11 +268,11 @@ class ExternalApiBlockType(BlockType):
                         "remove the body.",
                     )
                 )
-            for key, source in _body_templates(config["body"], "body"):
-                problems.extend(_check_template(key, (key,), source))
+            for key, source in body_templates(config["body"], "body"):
+                problems.extend(check_template(key, (key,), source))
         for key in ("extract", "option_value", "option_label"):
             if key in config:
-                problems.extend(_check_path(key, config[key]))
+                problems.extend(check_path(key, config[key]))
         if _mode(block) == OPTIONS_MODE:
             problems.extend(_check_options_mode(block))
         return problems
@@ -285,7 +283,7 @@ class ExternalApiBlockType(BlockType):
         The keys are ``url``, ``headers.<name>`` and ``body.<path>``, with
         ``#2``, ``#3``... for further placeholders in the same string.
         """
-        return dict(_all_placeholders(block.config))
+        return dict(all_placeholders(block.config))
 
     # GraphQL ---------------------------------------------------------------
 
@@ -375,7 +373,7 @@ class ExternalApiBlockType(BlockType):
         # does, on_submit blocks store nothing and on_request options are not
         # checked against a fresh fetch.
         if self.fetches_on_submit(block):
-            document = await _fetch_document(block, env, context.http, context.secrets)
+            document = await fetch_document(block, env, context.http, context.secrets)
             return _extract_value(block, document)
         if submitted is None or _mode(block) != OPTIONS_MODE:
             return submitted
@@ -427,117 +425,12 @@ async def fetch_external_options(
 # Config accessors -----------------------------------------------------------
 
 
-def _method(block: Block) -> str:
-    return str(block.config.get("method", "GET"))
-
-
 def _mode(block: Block) -> str:
     return str(block.config.get("mode", VALUE_MODE))
 
 
 def _value_type(block: Block) -> str:
     return str(block.config.get("value_type", TEXT))
-
-
-# Templates ------------------------------------------------------------------
-
-
-def _placeholders(source: str) -> list[str]:
-    return [match.group(1).strip() for match in _PLACEHOLDER.finditer(source)]
-
-
-def _keyed(key: str, sources: Sequence[str]) -> list[tuple[str, str]]:
-    return [
-        (key if index == 0 else f"{key}#{index + 1}", source)
-        for index, source in enumerate(sources)
-    ]
-
-
-def _body_templates(body: Any, path: str) -> list[tuple[str, str]]:
-    """Return ``(path, string)`` for every string in a JSON body template."""
-    if isinstance(body, str):
-        return [(path, body)]
-    if isinstance(body, Mapping):
-        found = []
-        for key, value in body.items():
-            found.extend(_body_templates(value, f"{path}.{key}"))
-        return found
-    if isinstance(body, list):
-        found = []
-        for index, value in enumerate(body):
-            found.extend(_body_templates(value, f"{path}[{index}]"))
-        return found
-    return []
-
-
-def _all_placeholders(config: Mapping[str, Any]) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
-    url = config.get("url")
-    if isinstance(url, str):
-        found.extend(_keyed("url", _placeholders(url)))
-    headers = config.get("headers")
-    if isinstance(headers, Mapping):
-        for name, value in headers.items():
-            if isinstance(value, str):
-                found.extend(_keyed(f"headers.{name}", _placeholders(value)))
-    for key, source in _body_templates(config.get("body"), "body"):
-        found.extend(_keyed(key, _placeholders(source)))
-    return found
-
-
-def _check_template(key: str, path: tuple[str, ...], source: str) -> list[Problem]:
-    remainder = _PLACEHOLDER.sub("", source)
-    if "{{" in remainder or "}}" in remainder:
-        return [
-            Problem(
-                path,
-                ErrorCode.INVALID_EXPRESSION,
-                f"The template in {key} has an unmatched {{{{ or }}}}; write "
-                "every placeholder as {{ expression }}.",
-            )
-        ]
-    problems = []
-    for placeholder_key, expression in _keyed(key, _placeholders(source)):
-        if not expression:
-            problems.append(
-                Problem(
-                    path,
-                    ErrorCode.INVALID_EXPRESSION,
-                    f"The template in {key} has an empty placeholder {{{{ }}}}.",
-                )
-            )
-            continue
-        for problem in check_expression(placeholder_key, expression):
-            problems.append(Problem(path, problem.code, problem.message))
-    return problems
-
-
-def _check_url(url: str) -> list[Problem]:
-    problems = _check_template("url", ("url",), url)
-    start = url.find("{{")
-    fixed = url if start < 0 else url[:start]
-    parts = urlsplit(fixed)
-    authority = fixed.split("://", 1)[1] if "://" in fixed else None
-    placeholder_in_host = authority is not None and not any(
-        mark in authority for mark in "/?#"
-    )
-    if start >= 0 and placeholder_in_host:
-        # The host and port must be fixed, so record values cannot choose
-        # where the request goes.
-        message = (
-            "The host and port of the url must be written out, without "
-            "placeholders; put placeholders in the path or the query."
-        )
-    elif parts.scheme not in ("http", "https") or not parts.hostname:
-        message = (
-            f"The url {shorten(url)!r} must start with http:// or https:// and a "
-            "host name, such as https://api.example.com/items."
-        )
-    elif "@" in parts.netloc:
-        message = "The url must not contain user information (user@host)."
-    else:
-        return problems
-    return [*problems, config_problem(("url",), message)]
 
 
 def _check_options_mode(block: Block) -> list[Problem]:
@@ -562,359 +455,6 @@ def _check_options_mode(block: Block) -> list[Problem]:
     return problems
 
 
-def _check_headers(headers: Mapping[str, Any]) -> list[Problem]:
-    problems = []
-    for name, value in headers.items():
-        if not _HEADER_NAME.fullmatch(name):
-            problems.append(
-                config_problem(
-                    ("headers", name),
-                    f"The header name {shorten(name)!r} is not a valid HTTP "
-                    "header name.",
-                )
-            )
-        elif name.lower() in _RESERVED_HEADERS:
-            problems.append(
-                config_problem(
-                    ("headers", name),
-                    f"The header {name} is set by the HTTP client; remove it.",
-                )
-            )
-        if isinstance(value, str):
-            key = f"headers.{name}"
-            problems.extend(_check_template(key, ("headers", name), value))
-    return problems
-
-
-def _evaluate(key: str, source: str, env: Mapping[str, object]) -> object:
-    try:
-        return parse_cached(source).evaluate(env)
-    except ExpressionError as error:
-        raise ValueProblem(
-            ErrorCode.INVALID,
-            f"Evaluating {source} in {key} of the external API request failed: "
-            f"{error.message}",
-        ) from None
-
-
-def _render_text(key: str, source: str, env: Mapping[str, object], encode: bool) -> str:
-    parts: list[str] = []
-    position = 0
-    for index, match in enumerate(_PLACEHOLDER.finditer(source)):
-        parts.append(source[position : match.start()])
-        placeholder_key = key if index == 0 else f"{key}#{index + 1}"
-        value = _evaluate(placeholder_key, match.group(1).strip(), env)
-        text = _as_text(value)
-        parts.append(quote(text, safe="") if encode else text)
-        position = match.end()
-    parts.append(source[position:])
-    return "".join(parts)
-
-
-def _render_body(body: Any, path: str, env: Mapping[str, object]) -> Any:
-    if isinstance(body, Mapping):
-        return {k: _render_body(v, f"{path}.{k}", env) for k, v in body.items()}
-    if isinstance(body, list):
-        return [_render_body(v, f"{path}[{i}]", env) for i, v in enumerate(body)]
-    if not isinstance(body, str):
-        return body
-    whole = _PLACEHOLDER.fullmatch(body.strip())
-    if whole is not None and "{{" not in whole.group(1):
-        return _as_json(_evaluate(path, whole.group(1).strip(), env))
-    return _render_text(path, body, env, encode=False)
-
-
-def _as_text(value: object) -> str:
-    """Return an expression value as it is written into a URL or a header."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, Decimal):
-        return format_decimal(value)
-    if isinstance(value, date | time_of_day):
-        return value.isoformat()
-    return json.dumps(_as_json(value), ensure_ascii=False, separators=(",", ":"))
-
-
-def _as_json(value: object) -> Any:
-    """Return an expression value as JSON data for a request body.
-
-    A Decimal becomes an integer or a float when that is exact, otherwise a
-    decimal string, so no digit is lost.
-    """
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, Decimal):
-        if value == value.to_integral_value():
-            return int(value)
-        as_float = float(value)
-        return as_float if Decimal(repr(as_float)) == value else format_decimal(value)
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, datetime | date | time_of_day):
-        return value.isoformat()
-    if isinstance(value, Mapping):
-        return {str(k): _as_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_as_json(item) for item in value]
-    return str(value)
-
-
-# Requests -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Request:
-    method: str
-    url: str
-    headers: dict[str, str]
-    content: bytes | None
-
-    def cache_key(self) -> str:
-        # A hash, so that the cache contains no header values such as API keys.
-        digest = hashlib.sha256()
-        for part in (self.method, self.url, json.dumps(sorted(self.headers.items()))):
-            digest.update(part.encode("utf-8"))
-            digest.update(b"\x00")
-        digest.update(self.content or b"")
-        return digest.hexdigest()
-
-
-def _build_request(
-    block: Block, env: Mapping[str, object], secrets: Mapping[str, str]
-) -> _Request:
-    config = block.config
-    url = _render_text("url", config["url"], env, encode=True)
-    headers = {"Accept": "application/json"}
-    for name, value in config.get("headers", {}).items():
-        if isinstance(value, str):
-            text = _render_text(f"headers.{name}", value, env, encode=False)
-        else:
-            text = value.get("prefix", "") + _secret(secrets, value["secret"], name)
-        if "\r" in text or "\n" in text:
-            raise ValueProblem(
-                ErrorCode.INVALID,
-                f"The header {name} of the external API request contains a line "
-                "break, which HTTP does not allow.",
-            )
-        headers[name] = text
-    content = None
-    if _method(block) == "POST" and "body" in config:
-        body = _render_body(config["body"], "body", env)
-        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        headers.setdefault("Content-Type", "application/json")
-    return _Request(_method(block), url, headers, content)
-
-
-def _secret(secrets: Mapping[str, str], name: str, header: str) -> str:
-    value = secrets.get(name)
-    if value is None:
-        logger.warning("External API header %s names a missing secret %s", header, name)
-        raise ValueProblem(
-            FETCH_FAILED,
-            f"The header {header} uses the secret {name!r}, which the server "
-            "configuration does not define; ask an operator to set it.",
-        )
-    return value
-
-
-class _ResponseCache:
-    """Parsed JSON responses by request, for ``cache_seconds``, least recent out.
-
-    One cache serves the whole process. The total size of the cached
-    response bodies is bounded by ``max_bytes``.
-    """
-
-    def __init__(self, max_entries: int = 1000, max_bytes: int = 32 * 1024 * 1024):
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self.entries: OrderedDict[str, tuple[float, Any, int]] = OrderedDict()
-        self.size = 0
-
-    def get(self, key: str) -> Any | None:
-        entry = self.entries.get(key)
-        if entry is None:
-            return None
-        expires, document, _size = entry
-        if expires <= time.monotonic():
-            self._remove(key)
-            return None
-        self.entries.move_to_end(key)
-        return document
-
-    def put(self, key: str, document: Any, size: int, seconds: float) -> None:
-        if size > self.max_bytes:
-            return
-        if key in self.entries:
-            self._remove(key)
-        self.entries[key] = (time.monotonic() + seconds, document, size)
-        self.size += size
-        while len(self.entries) > self.max_entries or self.size > self.max_bytes:
-            self._remove(next(iter(self.entries)))
-
-    def clear(self) -> None:
-        self.entries.clear()
-        self.size = 0
-
-    def _remove(self, key: str) -> None:
-        _expires, _document, size = self.entries.pop(key)
-        self.size -= size
-
-
-_CACHE = _ResponseCache()
-
-
-async def _fetch_document(
-    block: Block,
-    env: Mapping[str, object],
-    http: HttpClient | None,
-    secrets: Mapping[str, str],
-) -> Any:
-    """Send the block's request and return the parsed JSON response."""
-    if http is None:
-        raise ValueProblem(
-            ErrorCode.UNSUPPORTED,
-            "This server sends no outgoing requests for external API blocks; "
-            "an operator must configure its HTTP client.",
-        )
-    request = _build_request(block, env, secrets)
-    cache_seconds = block.config.get("cache_seconds", 0)
-    key = request.cache_key()
-    if cache_seconds > 0:
-        cached = _CACHE.get(key)
-        if cached is not None:
-            return cached
-
-    host = urlsplit(request.url).hostname or request.url
-    try:
-        response = await http.request(
-            request.method,
-            request.url,
-            headers=request.headers,
-            content=request.content,
-            timeout=block.config.get("timeout", DEFAULT_TIMEOUT),
-        )
-    except AppgraphError as error:
-        host = str(getattr(error, "host", host))
-        logger.warning("External API request of block %s failed: %s", block.id, error)
-        raise ValueProblem(
-            FETCH_FAILED, f"Fetching from the external API at {host} failed: {error}"
-        ) from None
-
-    if response.status_code >= 400:
-        logger.warning(
-            "External API %s responded to block %s with status %d",
-            host,
-            block.id,
-            response.status_code,
-        )
-        raise ValueProblem(
-            FETCH_FAILED,
-            f"The external API at {host} responded with status "
-            f"{response.status_code}; check the request or try again later.",
-        )
-    try:
-        document = json.loads(response.content, parse_float=Decimal)
-    except ValueError:
-        raise ValueProblem(
-            FETCH_FAILED,
-            f"The external API at {host} did not return JSON; the response must "
-            "be a JSON document.",
-        ) from None
-    if cache_seconds > 0:
-        _CACHE.put(key, document, len(response.content), cache_seconds)
-    return document
-
-
-# Extracting -----------------------------------------------------------------
-
-
-def parse_extract_path(path: str) -> list[str | int]:
-    """Parse an extract path into keys (str) and list indexes (int).
-
-    The grammar, in EBNF::
-
-        path  = [ step , { "." , key | index } ] ;
-        step  = key | index ;
-        key   = character - ( "." | "[" | "]" ) , { character - ( "." | "[" | "]" ) } ;
-        index = "[" , [ "-" ] , digit , { digit } , "]" ;
-
-    An empty path is the whole document. ``data.items[0].price`` reads key
-    ``data``, then ``items``, its first element, then ``price``. A negative
-    index counts from the end, so ``[-1]`` is the last element. Keys are
-    taken literally, whitespace included. Nothing is evaluated.
-
-    Raises:
-        ValueError: the path does not match the grammar; the message gives
-            the position.
-    """
-    steps: list[str | int] = []
-    position = 0
-    while position < len(path):
-        if steps and path[position] == ".":
-            position += 1
-        elif steps and path[position] != "[":
-            raise ValueError(
-                f"expected '.' or '[' at character {position + 1} of {path!r}"
-            )
-        match = _EXTRACT_STEP.match(path, position)
-        if match is None:
-            raise ValueError(
-                f"expected a key or [index] at character {position + 1} of {path!r}"
-            )
-        index, key = match.groups()
-        steps.append(int(index) if index is not None else key)
-        position = match.end()
-    return steps
-
-
-def _check_path(key: str, path: str) -> list[Problem]:
-    try:
-        parse_extract_path(path)
-    except ValueError as error:
-        return [
-            config_problem(
-                (key,),
-                f"Invalid path in {key}: {error}. Write keys separated by dots "
-                "and list indexes in brackets, such as data.items[0].price.",
-            )
-        ]
-    return []
-
-
-def _follow(document: Any, path: str, host: str) -> Any:
-    current = document
-    for step in parse_extract_path(path):
-        if isinstance(step, int):
-            if not isinstance(current, list):
-                raise _shape_problem(host, path, f"expected a list at {step}")
-            if not -len(current) <= step < len(current):
-                raise _shape_problem(
-                    host,
-                    path,
-                    f"index {step} is out of range for a list of {len(current)}",
-                )
-            current = current[step]
-        else:
-            if not isinstance(current, Mapping) or step not in current:
-                raise _shape_problem(host, path, f"key {step!r} is missing")
-            current = current[step]
-    return current
-
-
-def _shape_problem(host: str, path: str, reason: str) -> ValueProblem:
-    return ValueProblem(
-        FETCH_FAILED,
-        f"The response of the external API at {host} has no value at "
-        f"{path or 'the top level'}: {reason}.",
-    )
-
-
 def _host(block: Block) -> str:
     start = block.config["url"].find("{{")
     fixed = block.config["url"] if start < 0 else block.config["url"][:start]
@@ -922,7 +462,7 @@ def _host(block: Block) -> str:
 
 
 def _extract_value(block: Block, document: Any) -> Any:
-    found = _follow(document, block.config.get("extract", ""), _host(block))
+    found = follow_path(document, block.config.get("extract", ""), _host(block))
     if found is None:
         return None
     return _coerce(block, found, f"the external API at {_host(block)}", from_api=True)
@@ -970,7 +510,7 @@ def _coerce(block: Block, value: Any, source: str, *, from_api: bool) -> Any:
 def _plain_json(value: Any) -> Any:
     """Return ``value`` as storable JSON data, with Decimals as exact numbers."""
     if isinstance(value, Decimal):
-        return _as_json(value)
+        return as_json(value)
     if isinstance(value, Mapping):
         return {str(k): _plain_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -984,11 +524,11 @@ async def _fetch_options(
     http: HttpClient | None,
     secrets: Mapping[str, str],
 ) -> list[Option]:
-    document = await _fetch_document(block, env, http, secrets)
+    document = await fetch_document(block, env, http, secrets)
     host = _host(block)
-    items = _follow(document, block.config.get("extract", ""), host)
+    items = follow_path(document, block.config.get("extract", ""), host)
     if not isinstance(items, list):
-        raise _shape_problem(
+        raise shape_problem(
             host,
             block.config.get("extract", ""),
             f"expected a list of options, got {describe(items)}",
@@ -1007,9 +547,9 @@ def _option(block: Block, item: Any, position: int, host: str) -> Option:
     if isinstance(item, Mapping):
         value_path = block.config.get("option_value", "value")
         label_path = block.config.get("option_label", "label")
-        raw_value = _follow(item, value_path, host)
+        raw_value = follow_path(item, value_path, host)
         try:
-            raw_label: Any = _follow(item, label_path, host)
+            raw_label: Any = follow_path(item, label_path, host)
         except ValueProblem:
             raw_label = raw_value
     else:
@@ -1017,7 +557,7 @@ def _option(block: Block, item: Any, position: int, host: str) -> Option:
     if raw_value is None:
         raise ValueProblem(FETCH_FAILED, f"The value of {source} is null.")
     value = _coerce(block, raw_value, source, from_api=True)
-    label = raw_label if isinstance(raw_label, str) else _as_text(raw_label)
+    label = raw_label if isinstance(raw_label, str) else as_text(raw_label)
     return Option(value, label)
 
 

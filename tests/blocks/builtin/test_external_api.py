@@ -16,8 +16,8 @@ import pytest
 from graphql import GraphQLBoolean, GraphQLString
 
 from blocks.base import ConfigContext, ValueContext
+from blocks.builtin._external_request import _CACHE
 from blocks.builtin.external_api import (
-    _CACHE,
     ExternalApiBlockType,
     Option,
     fetch_external_options,

@@ -1,11 +1,11 @@
 """Work done once per outbox event and shared by every subscriber.
 
-A definition change reaches every open subscription of its workspace. Each
-subscription used to load the version, both definitions and compute the
-diff on its own, so a thousand subscribers repeated the same reads and the
-same diff a thousand times. :class:`SharedResults` runs such a computation
-once per event and hands the result to each subscriber, which still checks
-its own read access.
+A definition change reaches every open subscription of its workspace, and
+each needs the new version and its diff. Computed per subscriber, a
+thousand subscribers would repeat the same reads and the same diff a
+thousand times. :class:`SharedResults` runs such a computation once per
+event and hands the result to each subscriber, which still checks its own
+read access.
 """
 
 from __future__ import annotations

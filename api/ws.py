@@ -401,9 +401,9 @@ class _Connection:
                 payload = await self._event_payload(run, executor, event)
                 await self.send_text(prefix + payload + "}")
         except AppgraphError as error:
-            # A source generator checks access on its first step, after
-            # subscribe() returned; its expected failures (an unknown or
-            # hidden app) reach the client instead of the masked message.
+            # A source generator checks access on its first step, after the
+            # stream was created. Its expected failures (an unknown or hidden
+            # app) reach the client instead of the masked message.
             await self._finish(
                 run.operation_id,
                 _errors([GraphQLError(str(error), original_error=error)]),

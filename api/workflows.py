@@ -3,7 +3,8 @@
 Every lookup checks the caller's workspace, and a workflow or run of another
 workspace is reported as not found. Admins read and edit every workflow of
 their workspace. Members see, and may start, the enabled workflows with a
-manual trigger of apps shared with members, and see the runs they started.
+manual trigger of apps shared with members, and see and cancel the runs
+they started.
 Expected failures of mutations become ``UserError`` lists on the payload.
 The approval operations are in :mod:`api.workflow_approvals`.
 """
@@ -55,6 +56,9 @@ Larger values are served as a text preview of this many characters."""
 
 MAX_SCANNED_RUNS = 10_000
 """Maximum number of runs of one workflow that one page request reads."""
+
+MAX_CANCEL_REASON_CHARS = 1000
+"""Maximum length of the reason given when cancelling a run."""
 
 WATCHED_RUNS = 200
 """Latest runs of a workflow that a ``workflowRunChanged`` subscription
@@ -193,6 +197,8 @@ class WorkflowOperations(WorkflowApprovalOperations):
             next_attempt_at=run.next_attempt_at,
             error=run.error,
             error_step=run.error_step,
+            cancelled_by=run.cancelled_by,
+            cancel_reason=run.cancel_reason,
         )
 
     @staticmethod
@@ -496,6 +502,30 @@ class WorkflowOperations(WorkflowApprovalOperations):
         logger.info("User %s retried workflow run %s", caller.user_id, run_id)
         return wgql.WorkflowRunPayload(run=self.run_object(run), errors=[])
 
+    async def cancel_run(
+        self, caller: Caller, input: wgql.WorkflowRunCancelInput
+    ) -> wgql.WorkflowRunPayload:
+        """Cancel a run that is queued, running, waiting or failed.
+
+        Admins cancel any run of their workspace, and members the runs they
+        may read, which are the manual runs they started.
+        """
+        run_id = str(input.run)
+        try:
+            reason = _cancel_reason(input.reason)
+            await self._readable_run(caller, run_id)
+            run = await self.runtime.cancel_run(
+                run_id,
+                workspace_id=caller.workspace_id,
+                user_id=caller.user_id,
+                reason=reason,
+            )
+        except (NotFoundError, ConflictError) as error:
+            return _run_failure(_at(error, "run"))
+        except AppgraphError as error:
+            return _run_failure(user_errors(error))
+        return wgql.WorkflowRunPayload(run=self.run_object(run), errors=[])
+
     # Subscriptions ---------------------------------------------------------
 
     async def run_events(
@@ -591,6 +621,21 @@ def _run_input(value: Any) -> Mapping[str, Any] | None:
             )
         ]
     )
+
+
+def _cancel_reason(value: str | None) -> str | None:
+    if value is not None and len(value) > MAX_CANCEL_REASON_CHARS:
+        raise ProblemsError(
+            [
+                Problem(
+                    ("reason",),
+                    ErrorCode.TOO_LONG,
+                    f"The reason has {len(value)} characters, more than the "
+                    f"maximum of {MAX_CANCEL_REASON_CHARS}. Shorten it.",
+                )
+            ]
+        )
+    return value
 
 
 def _in_definition(error: WorkflowDefinitionError) -> list[gql.UserError]:

@@ -41,6 +41,8 @@ class RunStatus(StrEnum):
     until ``next_attempt_at``."""
     COMPLETED = "completed"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+    """A user cancelled the run, so it executes no further step."""
 
 
 OPEN_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
@@ -131,6 +133,10 @@ class WorkflowRun:
     error: str | None
     error_step: str | None
     """Key of the step whose failure failed the run."""
+    cancelled_by: str | None = None
+    """User who cancelled the run."""
+    cancel_reason: str | None = None
+    """Reason the user gave for cancelling the run."""
 
 
 @dataclass(frozen=True)
@@ -408,7 +414,29 @@ class WorkflowStore(abc.ABC):
 
         A completed or failed status also sets ``finished_at``. Any other
         status sets ``enqueued_at`` to ``now``, because the caller sends the
-        run's next message.
+        run's next message. A run cancelled meanwhile only loses its lease
+        and stays cancelled.
+        """
+
+    @abc.abstractmethod
+    async def cancel_run(
+        self,
+        run_id: str,
+        now: datetime,
+        *,
+        workspace_id: str,
+        user_id: str,
+        reason: str | None,
+    ) -> WorkflowRun:
+        """Cancel a queued, running, waiting or failed run of a workspace.
+
+        Stores the user and the reason, and drops any lease. A worker that
+        is executing a step of the run may still store that step's outcome,
+        but the run stays cancelled and no further step starts.
+
+        Raises:
+            NotFoundError: the run does not exist in ``workspace_id``.
+            ConflictError: the run is completed or already cancelled.
         """
 
     @abc.abstractmethod

@@ -134,7 +134,9 @@ class Engine:
         """Execute at most one step of a run and store its outcome.
 
         Returns at once, without executing anything, when the run is
-        finished, missing, held by another worker's lease, or not due yet.
+        finished, cancelled, missing, held by another worker's lease, or not
+        due yet. A step whose run is cancelled while it executes still has
+        its outcome stored, but the run stays cancelled.
         """
         now = self.clock()
         lease_until = now + timedelta(seconds=self.settings.lease_seconds)
@@ -266,7 +268,11 @@ class Engine:
         replay = _Replay()
         pending = _find_next(definition.steps, executions, "", replay, None, None)
         if replay.stopped or pending is None:
-            await self.workflows.release_run(run.id, now, RunStatus.COMPLETED)
+            released = await self.workflows.release_run(
+                run.id, now, RunStatus.COMPLETED
+            )
+            if released.status is RunStatus.CANCELLED:
+                return _cancelled(released)
             logger.info("Workflow run %s of %s completed", run.id, run.workflow_id)
             return AdvanceResult(RunStatus.COMPLETED)
         if replay.executed >= self.settings.max_steps_per_run:
@@ -339,9 +345,11 @@ class Engine:
                 f"finishing; its worker may have crashed."
             )
             release = RunRelease(RunStatus.FAILED, error=error, error_step=pending.key)
-            await self.workflows.finish_step_and_release(
+            released = await self.workflows.finish_step_and_release(
                 run.id, pending.key, now, StepStatus.FAILED, release, error=error
             )
+            if released.status is RunStatus.CANCELLED:
+                return _cancelled(released)
             return _failed(run, error, pending.key)
 
         ctx = StepContext(
@@ -403,13 +411,15 @@ class Engine:
                 output=output,
                 resume_at=outcome.wait_until,
             )
+            if released.status is RunStatus.CANCELLED:
+                return _cancelled(released)
             return _waiting(released, finished, outcome.wait_until)
 
         # When this was the last step, the same transaction completes the
         # run, so the run needs no further message.
         last = outcome.stop or plan.is_last(run.id, output, branch)
         status = RunStatus.COMPLETED if last else RunStatus.QUEUED
-        await self.workflows.finish_step_and_release(
+        released = await self.workflows.finish_step_and_release(
             run.id,
             ctx.step_key,
             finished,
@@ -418,6 +428,8 @@ class Engine:
             output=output,
             branch=branch,
         )
+        if released.status is RunStatus.CANCELLED:
+            return _cancelled(released)
         if outcome.stop:
             logger.info("Workflow run %s stopped at step %s", run.id, ctx.step_key)
             return AdvanceResult(RunStatus.COMPLETED)
@@ -449,6 +461,8 @@ class Engine:
                 RunRelease(RunStatus.WAITING, next_attempt_at=until),
                 error=message,
             )
+            if released.status is RunStatus.CANCELLED:
+                return _cancelled(released)
             logger.warning(
                 "Run %s: step %s failed on attempt %d of %d, retrying in %g s: %s",
                 run.id,
@@ -462,7 +476,7 @@ class Engine:
         step_error = message
         if retryable:
             message = f"{message} (after {ctx.attempt} attempts)"
-        await self.workflows.finish_step_and_release(
+        released = await self.workflows.finish_step_and_release(
             run.id,
             ctx.step_key,
             now,
@@ -470,6 +484,8 @@ class Engine:
             RunRelease(RunStatus.FAILED, error=message, error_step=ctx.step_key),
             error=step_error,
         )
+        if released.status is RunStatus.CANCELLED:
+            return _cancelled(released)
         return _failed(run, message, ctx.step_key)
 
     async def _resume_waiting(
@@ -481,7 +497,7 @@ class Engine:
     ) -> AdvanceResult:
         if execution.resume_at is not None and execution.resume_at > now:
             return await self._release_waiting(run, now, execution.resume_at)
-        await self.workflows.finish_step_and_release(
+        released = await self.workflows.finish_step_and_release(
             run.id,
             pending.key,
             now,
@@ -489,6 +505,8 @@ class Engine:
             RunRelease(RunStatus.QUEUED),
             output=execution.output,
         )
+        if released.status is RunStatus.CANCELLED:
+            return _cancelled(released)
         return AdvanceResult(RunStatus.QUEUED, 0.0)
 
     async def _release_waiting(
@@ -497,14 +515,18 @@ class Engine:
         released = await self.workflows.release_run(
             run.id, now, RunStatus.WAITING, next_attempt_at=until
         )
+        if released.status is RunStatus.CANCELLED:
+            return _cancelled(released)
         return _waiting(released, now, until)
 
     async def _fail(
         self, run: WorkflowRun, now: datetime, error: str, step_key: str | None = None
     ) -> AdvanceResult:
-        await self.workflows.release_run(
+        released = await self.workflows.release_run(
             run.id, now, RunStatus.FAILED, error=error, error_step=step_key
         )
+        if released.status is RunStatus.CANCELLED:
+            return _cancelled(released)
         return _failed(run, error, step_key)
 
     # Definitions and environments -------------------------------------------
@@ -575,6 +597,15 @@ class _Plan:
         replay = _Replay()
         found = _find_next(self.definition.steps, executions, "", replay, None, None)
         return replay.stopped or found is None
+
+
+def _cancelled(released: WorkflowRun) -> AdvanceResult:
+    logger.info(
+        "Workflow run %s of %s was cancelled while a worker held it, so it stops",
+        released.id,
+        released.workflow_id,
+    )
+    return AdvanceResult(RunStatus.CANCELLED)
 
 
 def _waiting(released: WorkflowRun, now: datetime, until: datetime) -> AdvanceResult:

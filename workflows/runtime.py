@@ -291,6 +291,35 @@ class WorkflowRuntime:
         await self.enqueue([run.id])
         return run
 
+    async def cancel_run(
+        self,
+        run_id: str,
+        *,
+        workspace_id: str,
+        user_id: str,
+        reason: str | None,
+    ) -> WorkflowRun:
+        """Cancel a queued, running, waiting or failed run of a workspace.
+
+        The run executes no further step: messages delivered later find it
+        cancelled and do nothing, and its approvals take no more decisions.
+        A step executing at this moment finishes and its outcome is stored,
+        but it does not move the run on.
+
+        Raises:
+            NotFoundError: the run does not exist in ``workspace_id``.
+            ConflictError: the run is completed or already cancelled.
+        """
+        run = await self.workflows.cancel_run(
+            run_id,
+            self.clock(),
+            workspace_id=workspace_id,
+            user_id=user_id,
+            reason=reason,
+        )
+        logger.info("User %s cancelled workflow run %s", user_id, run_id)
+        return run
+
     # Approvals -------------------------------------------------------------
 
     async def decide_approval(

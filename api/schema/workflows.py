@@ -49,6 +49,11 @@ class WorkflowRunStatus(Enum):
         "failed",
         description="A step failed without another attempt; see error and errorStep.",
     )
+    CANCELLED = strawberry.enum_value(
+        "cancelled",
+        description="A user cancelled it with workflowRunCancel, as cancelledBy "
+        "and cancelReason show.",
+    )
 
 
 @strawberry.enum(description="Where one step execution of a run is.")
@@ -308,7 +313,7 @@ class WorkflowRun:
         description="When a worker first took the run."
     )
     finished_at: datetime | None = strawberry.field(
-        description="When the run completed or failed."
+        description="When the run completed, failed or was cancelled."
     )
     next_attempt_at: datetime | None = strawberry.field(
         description="When a waiting run moves on."
@@ -316,6 +321,12 @@ class WorkflowRun:
     error: str | None = strawberry.field(description="Why the run failed.")
     error_step: str | None = strawberry.field(
         description="Key of the step whose failure failed the run."
+    )
+    cancelled_by: str | None = strawberry.field(
+        description="User who cancelled the run."
+    )
+    cancel_reason: str | None = strawberry.field(
+        description="Reason given when the run was cancelled."
     )
 
     @strawberry.field(description="Step executions in the order they started.")
@@ -504,6 +515,18 @@ class WorkflowRunRetryInput:
     run: strawberry.ID = strawberry.field(description="Run id.")
 
 
+@strawberry.input(description="A run to stop before its next step.")
+class WorkflowRunCancelInput:
+    """Input of workflowRunCancel."""
+
+    run: strawberry.ID = strawberry.field(description="Run id.")
+    reason: str | None = strawberry.field(
+        default=None,
+        description="Why the run is cancelled, at most 1,000 characters. It is "
+        "stored with the run.",
+    )
+
+
 # Root fields ---------------------------------------------------------------
 
 
@@ -633,6 +656,16 @@ class WorkflowMutation:
     ) -> WorkflowRunPayload:
         """Retry a failed run."""
         return await _ops(info).retry_run(info.context.caller, input)
+
+    @strawberry.mutation(
+        description="Cancel a queued, running, waiting or failed run, so it "
+        "executes no further step. Admins, and members for the runs they started."
+    )
+    async def workflow_run_cancel(
+        self, info: Info[RequestContext, None], input: WorkflowRunCancelInput
+    ) -> WorkflowRunPayload:
+        """Cancel a run."""
+        return await _ops(info).cancel_run(info.context.caller, input)
 
     @strawberry.mutation(
         description="Approve or reject an approval step as one of its approvers."

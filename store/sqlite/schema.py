@@ -335,11 +335,70 @@ _IDEMPOTENCY_FINGERPRINTS = [
     "ALTER TABLE records ADD COLUMN idempotency_fingerprint TEXT",
 ]
 
+_RUN_COLUMNS = (
+    "id, workspace_id, workflow_id, workflow_version, status, trigger, depth, "
+    "event_seq, scheduled_for, created_at, updated_at, started_at, finished_at, "
+    "next_attempt_at, lease_until, enqueued_at, error, error_step, "
+    "wake_requested_at"
+)
+
+# The 'cancelled' run status, with who cancelled a run and why. SQLite cannot
+# change a CHECK constraint in place, so the runs table is rebuilt: a new
+# table is filled, the old one dropped, the new one renamed. ``migrate``
+# runs migrations with foreign keys off, because dropping the old table
+# would otherwise fail on the step executions and approvals that refer to it.
+_RUN_CANCELLATION = [
+    """
+    CREATE TABLE workflow_runs_new (
+        id TEXT PRIMARY KEY,
+        workspace_id TEXT NOT NULL REFERENCES workspaces (id),
+        workflow_id TEXT NOT NULL REFERENCES workflows (id),
+        workflow_version INTEGER NOT NULL,
+        status TEXT NOT NULL CHECK (
+            status IN (
+                'queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'
+            )
+        ),
+        trigger TEXT NOT NULL,
+        depth INTEGER NOT NULL,
+        event_seq INTEGER,
+        scheduled_for TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        started_at TEXT,
+        finished_at TEXT,
+        next_attempt_at TEXT,
+        lease_until TEXT,
+        enqueued_at TEXT,
+        error TEXT,
+        error_step TEXT,
+        wake_requested_at TEXT,
+        cancelled_by TEXT,
+        cancel_reason TEXT
+    )
+    """,
+    f"INSERT INTO workflow_runs_new ({_RUN_COLUMNS}) "
+    f"SELECT {_RUN_COLUMNS} FROM workflow_runs",
+    "DROP TABLE workflow_runs",
+    "ALTER TABLE workflow_runs_new RENAME TO workflow_runs",
+    "CREATE UNIQUE INDEX workflow_runs_event ON workflow_runs (workflow_id, event_seq)",
+    """
+    CREATE UNIQUE INDEX workflow_runs_schedule
+    ON workflow_runs (workflow_id, scheduled_for)
+    """,
+    "CREATE INDEX workflow_runs_workflow ON workflow_runs (workflow_id, created_at)",
+    """
+    CREATE INDEX workflow_runs_open ON workflow_runs (status, next_attempt_at)
+    WHERE status IN ('queued', 'running', 'waiting')
+    """,
+]
+
 MIGRATIONS: list[list[str]] = [
     _INITIAL,
     _WORKFLOWS,
     _APPROVALS,
     _IDEMPOTENCY_FINGERPRINTS,
+    _RUN_CANCELLATION,
 ]
 """Migration ``n`` (from 1) brings the schema from version ``n - 1`` to ``n``."""
 
@@ -351,11 +410,24 @@ async def migrate(db: aiosqlite.Connection) -> int:
 
     Each migration runs in its own ``BEGIN IMMEDIATE`` transaction, which
     also keeps two processes opening the same file from applying it twice.
+    Foreign keys are off meanwhile, as SQLite's procedure for rebuilding a
+    table requires, and each migration is checked with ``PRAGMA
+    foreign_key_check`` before it commits.
 
     Raises:
-        StorageError: the database has a newer schema than this code knows.
+        StorageError: the database has a newer schema than this code knows,
+            or a migration left a row whose foreign key refers to nothing.
     """
     await db.execute(_SCHEMA_VERSION_TABLE)
+    # SQLite ignores this pragma inside a transaction, so it is set before.
+    await db.execute("PRAGMA foreign_keys = OFF")
+    try:
+        return await _apply_migrations(db)
+    finally:
+        await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _apply_migrations(db: aiosqlite.Connection) -> int:
     while True:
         await db.execute("BEGIN IMMEDIATE")
         try:
@@ -371,6 +443,14 @@ async def migrate(db: aiosqlite.Connection) -> int:
                 return current
             for statement in MIGRATIONS[current]:
                 await db.execute(statement)
+            async with db.execute("PRAGMA foreign_key_check") as cursor:
+                broken = list(await cursor.fetchall())
+            if broken:
+                raise StorageError(
+                    f"Migration {current + 1} of the SQLite store left rows whose "
+                    f"foreign keys refer to no row, such as {tuple(broken[0])}. "
+                    f"It was rolled back, so the database is unchanged."
+                )
             await db.execute(
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (current + 1, datetime.now(UTC).isoformat()),

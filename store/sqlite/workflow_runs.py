@@ -44,7 +44,9 @@ from store.workflows import (
     WorkflowRun,
 )
 
-_FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED)
+_FINISHED = (RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED)
+
+_CANCELLABLE = (*OPEN_RUN_STATUSES, RunStatus.FAILED)
 
 
 class SQLiteRunQueries:
@@ -155,6 +157,50 @@ class SQLiteRunQueries:
             )
 
         rows = await self.store._run_in_write_transaction(restart)
+        return _run(rows[0])
+
+    async def cancel_run(
+        self,
+        run_id: str,
+        now: datetime,
+        *,
+        workspace_id: str,
+        user_id: str,
+        reason: str | None,
+    ) -> WorkflowRun:
+        """Cancel an open or failed run and store who cancelled it and why."""
+
+        def cancel(db: sqlite3.Connection) -> list[sqlite3.Row]:
+            rows = _fetch_rows(
+                db,
+                "SELECT status FROM workflow_runs WHERE id = ? AND workspace_id = ?",
+                (run_id, workspace_id),
+            )
+            if not rows:
+                raise _run_not_found(run_id)
+            status = RunStatus(rows[0]["status"])
+            if status not in _CANCELLABLE:
+                raise ConflictError(
+                    f"Run {run_id!r} is {status}. Only a queued, running, waiting "
+                    f"or failed run can be cancelled."
+                )
+            return _fetch_rows(
+                db,
+                "UPDATE workflow_runs SET status = ?, cancelled_by = ?, "
+                "cancel_reason = ?, lease_until = NULL, next_attempt_at = NULL, "
+                "wake_requested_at = NULL, finished_at = ?, updated_at = ? "
+                "WHERE id = ? RETURNING *",
+                (
+                    str(RunStatus.CANCELLED),
+                    user_id,
+                    reason,
+                    _text(now),
+                    _text(now),
+                    run_id,
+                ),
+            )
+
+        rows = await self.store._run_in_write_transaction(cancel)
         return _run(rows[0])
 
     async def list_due_runs(
@@ -401,6 +447,8 @@ def _run(row: aiosqlite.Row) -> WorkflowRun:
         enqueued_at=_optional_time(row["enqueued_at"]),
         error=row["error"],
         error_step=row["error_step"],
+        cancelled_by=row["cancelled_by"],
+        cancel_reason=row["cancel_reason"],
     )
 
 
@@ -482,6 +530,16 @@ def _release_run(
 ) -> WorkflowRun:
     status = release.status
     finished = _text(now) if status in _FINISHED else None
+    # A run cancelled while a worker held its lease keeps its status, error
+    # and finish time. The worker's release only clears the lease.
+    cancelled = _fetch_rows(
+        db,
+        "UPDATE workflow_runs SET lease_until = NULL, updated_at = ? "
+        "WHERE id = ? AND status = ? RETURNING *",
+        (_text(now), run_id, str(RunStatus.CANCELLED)),
+    )
+    if cancelled:
+        return _run(cancelled[0])
     # A wake-up requested while the lease was held makes a waiting run
     # due at once instead of at ``next_attempt_at``.
     rows = _fetch_rows(

@@ -100,6 +100,15 @@ mutation($input: WorkflowRunRetryInput!) {
 }
 """
 
+CANCEL = """
+mutation($input: WorkflowRunCancelInput!) {
+  workflowRunCancel(input: $input) {
+    run { id status cancelledBy cancelReason finishedAt nextAttemptAt }
+    errors { path code message }
+  }
+}
+"""
+
 WORKFLOWS = f"query($app: String!) {{ workflows(app: $app) {{ {WORKFLOW_FIELDS} }} }}"
 
 WORKFLOW = """
@@ -214,6 +223,9 @@ def manual(
         if steps is not None
         else [{"id": "pause", "type": "wait", "config": {"duration": {"seconds": 0}}}],
     }
+
+
+LONG_WAIT = [{"id": "pause", "type": "wait", "config": {"duration": {"days": 3650}}}]
 
 
 # Fixtures --------------------------------------------------------------------
@@ -700,6 +712,145 @@ def test_retry_failed_run(served: Served, receiver: HttpReceiver) -> None:
     assert [(e["path"], e["code"]) for e in again["errors"]] == [(["run"], "CONFLICT")]
 
 
+def test_cancel_waiting_run(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("orders", ORDERS)
+    workflow_id = create_workflow(
+        served, workspace, "orders", manual("Slow", LONG_WAIT)
+    )["id"]
+    run_id = start_run(served, workspace.admin, workflow_id)["id"]
+    wait_for_run(served, workspace.admin, run_id, ("WAITING",))
+
+    cancelled = served.data(
+        workspace.admin, CANCEL, {"input": {"run": run_id, "reason": "Duplicate"}}
+    )["workflowRunCancel"]
+
+    assert cancelled["errors"] == []
+    run = cancelled["run"]
+    assert run["id"] == run_id
+    assert run["status"] == "CANCELLED"
+    assert run["cancelledBy"] == "admin"
+    assert run["cancelReason"] == "Duplicate"
+    assert run["finishedAt"] is not None
+    assert run["nextAttemptAt"] is None
+    stored = served.data(workspace.admin, RUN, {"id": run_id})["workflowRun"]
+    assert stored["status"] == "CANCELLED"
+    assert [(s["stepId"], s["status"]) for s in stored["steps"]] == [
+        ("pause", "WAITING")
+    ]
+    listed = served.data(
+        workspace.admin, RUNS, {"workflow": workflow_id, "status": "CANCELLED"}
+    )["workflowRuns"]["nodes"]
+    assert [n["id"] for n in listed] == [run_id]
+
+    again = served.data(workspace.admin, CANCEL, {"input": {"run": run_id}})[
+        "workflowRunCancel"
+    ]
+    assert again == {
+        "run": None,
+        "errors": [
+            {
+                "path": ["run"],
+                "code": "CONFLICT",
+                "message": f"Run {run_id!r} is cancelled. Only a queued, running, "
+                "waiting or failed run can be cancelled.",
+            }
+        ],
+    }
+
+
+def test_cancel_rejects_long_reason(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("orders", ORDERS)
+    workflow_id = create_workflow(
+        served, workspace, "orders", manual("Slow", LONG_WAIT)
+    )["id"]
+    run_id = start_run(served, workspace.admin, workflow_id)["id"]
+
+    rejected = served.data(
+        workspace.admin, CANCEL, {"input": {"run": run_id, "reason": "x" * 1001}}
+    )["workflowRunCancel"]
+
+    assert rejected == {
+        "run": None,
+        "errors": [
+            {
+                "path": ["reason"],
+                "code": "TOO_LONG",
+                "message": "The reason has 1001 characters, more than the maximum "
+                "of 1000. Shorten it.",
+            }
+        ],
+    }
+    run = served.data(workspace.admin, RUN, {"id": run_id})["workflowRun"]
+    assert run["status"] != "CANCELLED"
+
+
+def test_cancel_completed_run_conflicts(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("orders", ORDERS)
+    workflow_id = create_workflow(served, workspace, "orders", manual())["id"]
+    run_id = start_run(served, workspace.admin, workflow_id)["id"]
+    wait_for_run(served, workspace.admin, run_id, ("COMPLETED",))
+
+    refused = served.data(workspace.admin, CANCEL, {"input": {"run": run_id}})[
+        "workflowRunCancel"
+    ]
+
+    assert refused == {
+        "run": None,
+        "errors": [
+            {
+                "path": ["run"],
+                "code": "CONFLICT",
+                "message": f"Run {run_id!r} is completed. Only a queued, running, "
+                "waiting or failed run can be cancelled.",
+            }
+        ],
+    }
+    run = served.data(workspace.admin, RUN, {"id": run_id})["workflowRun"]
+    assert run["status"] == "COMPLETED"
+
+
+def test_cancel_during_approval(served: Served) -> None:
+    workspace = served.workspace()
+    workspace.create_app("orders", ORDERS)
+    approval = {
+        "id": "manager",
+        "type": "approval",
+        "config": {"levels": [{"name": "Manager", "approvers": ["user:amina"]}]},
+    }
+    workflow_id = create_workflow(
+        served, workspace, "orders", manual("Approve", [approval])
+    )["id"]
+    amina = workspace.token(Role.MEMBER, "amina")
+    run_id = start_run(served, workspace.admin, workflow_id)["id"]
+    wait_for_run(served, workspace.admin, run_id, ("WAITING",))
+    (pending,) = served.data(amina, PENDING)["pendingApprovals"]
+    assert pending["runId"] == run_id
+
+    cancelled = served.data(workspace.admin, CANCEL, {"input": {"run": run_id}})[
+        "workflowRunCancel"
+    ]
+    assert cancelled["errors"] == []
+    assert cancelled["run"]["cancelReason"] is None
+
+    assert served.data(amina, PENDING) == {"pendingApprovals": []}
+    decide = {"run": run_id, "stepKey": "manager", "decision": "APPROVE"}
+    late = served.data(amina, DECIDE, {"input": decide})["workflowApprovalDecide"]
+    assert late == {
+        "approval": None,
+        "errors": [
+            {
+                "path": ["stepKey"],
+                "code": "CONFLICT",
+                "message": f"Run {run_id!r} is cancelled, so step 'manager' takes "
+                "no more decisions.",
+            }
+        ],
+    }
+
+
 def test_run_changes_are_pushed(served: Served) -> None:
     workspace = served.workspace()
     workspace.create_app("orders", ORDERS)
@@ -942,6 +1093,50 @@ def test_other_workspace_sees_nothing(served: Served) -> None:
         message = ws.receive_json()
     assert message["type"] == "error"
     assert [e["message"] for e in message["payload"]] == [missing]
+
+
+def test_member_cancels_own_runs_only(served: Served) -> None:
+    workspace = served.workspace()
+    other = served.workspace()
+    workspace.create_app("orders", ORDERS, shared=True)
+    workflow_id = create_workflow(
+        served, workspace, "orders", manual("Slow", LONG_WAIT)
+    )["id"]
+    amina = workspace.token(Role.MEMBER, "amina")
+    baraka = workspace.token(Role.MEMBER, "baraka")
+    own = start_run(served, amina, workflow_id)["id"]
+    admin_run = start_run(served, workspace.admin, workflow_id)["id"]
+
+    foreign = served.data(other.admin, CANCEL, {"input": {"run": own}})[
+        "workflowRunCancel"
+    ]
+    by_baraka = served.data(baraka, CANCEL, {"input": {"run": own}})[
+        "workflowRunCancel"
+    ]
+    admins = served.data(amina, CANCEL, {"input": {"run": admin_run}})[
+        "workflowRunCancel"
+    ]
+    by_amina = served.data(
+        amina, CANCEL, {"input": {"run": own, "reason": "Started by mistake"}}
+    )["workflowRunCancel"]
+
+    for refused, run_id in ((foreign, own), (by_baraka, own), (admins, admin_run)):
+        assert refused == {
+            "run": None,
+            "errors": [
+                {
+                    "path": ["run"],
+                    "code": "NOT_FOUND",
+                    "message": f"No workflow run {run_id!r} in this workspace.",
+                }
+            ],
+        }
+    assert by_amina["errors"] == []
+    assert by_amina["run"]["status"] == "CANCELLED"
+    assert by_amina["run"]["cancelledBy"] == "amina"
+    assert by_amina["run"]["cancelReason"] == "Started by mistake"
+    still = served.data(workspace.admin, RUN, {"id": admin_run})["workflowRun"]
+    assert still["status"] != "CANCELLED"
 
 
 # Settings and the worker command ------------------------------------------------

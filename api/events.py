@@ -71,7 +71,7 @@ class _Subscriber:
 
     def put(self, event: OutboxEvent) -> None:
         # Dispatch is at least once, so an event may be published again after
-        # a crash between delivery and marking; a subscriber sees it once.
+        # a crash between delivery and marking. A subscriber gets it once.
         if self.overflowed or event.seq <= self.last_seq:
             return
         self.last_seq = event.seq

@@ -349,7 +349,7 @@ _NON_FINITE_TOKENS = ("NaN", "Infinity", "-Infinity")
 
 
 class RequestJSONError(ValueError):
-    """Request JSON that cannot be used; the message says why and what to send."""
+    """Invalid request JSON; the message gives the reason and what to send."""
 
 
 def parse_request_json(text: str | bytes, source: str) -> Any:

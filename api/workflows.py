@@ -398,6 +398,12 @@ class WorkflowOperations(WorkflowApprovalOperations):
         except AppgraphError as error:
             return _workflow_failure(user_errors(error))
         logger.info("User %s created workflow %s", caller.user_id, workflow.id)
+        return self._saved_payload(visible, version)
+
+    def _saved_payload(
+        self, visible: _Visible, version: WorkflowVersion
+    ) -> wgql.WorkflowPayload:
+        """Return the payload of a mutation that saved ``version``."""
         return wgql.WorkflowPayload(
             workflow=self.workflow_object(visible),
             version=self.version_object(version),
@@ -427,11 +433,7 @@ class WorkflowOperations(WorkflowApprovalOperations):
             return _workflow_failure(_at(error, "expectedVersion"))
         except AppgraphError as error:
             return _workflow_failure(user_errors(error))
-        return wgql.WorkflowPayload(
-            workflow=self.workflow_object(visible),
-            version=self.version_object(version),
-            errors=[],
-        )
+        return self._saved_payload(visible, version)
 
     async def rollback(
         self, caller: Caller, input: wgql.WorkflowRollbackInput
@@ -463,11 +465,7 @@ class WorkflowOperations(WorkflowApprovalOperations):
             return _workflow_failure(_at(error, "workflow"))
         except AppgraphError as error:
             return _workflow_failure(user_errors(error))
-        return wgql.WorkflowPayload(
-            workflow=self.workflow_object(visible),
-            version=self.version_object(version),
-            errors=[],
-        )
+        return self._saved_payload(visible, version)
 
     async def start_run(
         self, caller: Caller, input: wgql.WorkflowRunStartInput

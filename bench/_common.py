@@ -154,6 +154,11 @@ def format_table(result: Result) -> str:
         "|---|---|---|---|",
     ]
     for row in result.rows:
-        met = "" if row.met is None else ("yes" if row.met else "**no**")
+        if row.met is None:
+            met = ""
+        elif row.met:
+            met = "yes"
+        else:
+            met = "**no**"
         lines.append(f"| {row.metric} | {row.measured} | {row.target} | {met} |")
     return "\n".join(lines)

@@ -200,7 +200,7 @@ def bare_server(port: int) -> Iterator[Server]:
 
 @dataclass(frozen=True)
 class ClientPlan:
-    """What the client process opens: where, how many, with which operation."""
+    """Sockets of the client process: address, count and operation."""
 
     url: str
     token: str

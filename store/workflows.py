@@ -23,14 +23,14 @@ RECORD_WRITTEN_EVENT = "workflow.record_written"
 """Kind of the extra outbox event a workflow step writes with each record write.
 
 Its payload has ``run_id``, ``step_key``, ``idempotency_key`` and
-``chain_depth``, so the trigger dispatcher knows how deep in a chain of
+``chain_depth``, so the trigger dispatcher can tell how deep in a chain of
 workflow writes a record event is, and the engine can see whether a write of
 a step was committed before a crash.
 """
 
 
 class RunStatus(StrEnum):
-    """Where a run is in its life."""
+    """Lifecycle state of a run."""
 
     QUEUED = "queued"
     """Waiting for a worker to execute its next step."""
@@ -49,7 +49,7 @@ OPEN_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
 
 
 class StepStatus(StrEnum):
-    """Where one step execution is."""
+    """State of one step execution."""
 
     RUNNING = "running"
     RETRYING = "retrying"

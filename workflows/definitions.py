@@ -35,7 +35,7 @@ class StepChange:
 
 @dataclass(frozen=True)
 class WorkflowDiff:
-    """What changed between two versions of a workflow."""
+    """Changes between two versions of a workflow."""
 
     from_version: int
     to_version: int

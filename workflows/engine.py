@@ -69,7 +69,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True)
 class AdvanceResult:
-    """What :meth:`Engine.advance` did and when the run needs the next call.
+    """Outcome of :meth:`Engine.advance` and the time of the run's next call.
 
     Attributes:
         status: The run's status afterwards, or None if the run is missing.

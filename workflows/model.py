@@ -47,7 +47,7 @@ _TOP_KEYS = frozenset({"name", "description", "enabled", "trigger", "steps"})
 
 
 class TriggerType(StrEnum):
-    """What starts a run of a workflow."""
+    """Kind of event that starts a run of a workflow."""
 
     RECORD_CREATED = "record_created"
     RECORD_UPDATED = "record_updated"

@@ -80,7 +80,8 @@ async def test_on_submit_blocked(receiver: HttpReceiver) -> None:
     [problem] = caught.value.problems
     assert problem.path == ("price",)
     assert problem.code is ErrorCode.INVALID
-    assert "127.0.0.1" in problem.message and "loopback" in problem.message
+    assert "127.0.0.1" in problem.message
+    assert "loopback" in problem.message
     assert receiver.requests == []
 
 
